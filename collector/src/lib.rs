@@ -1,0 +1,1 @@
+//! The gatetrace collector library.

@@ -1,0 +1,2 @@
+//! `gatetrace-collector` binary.
+fn main() {}

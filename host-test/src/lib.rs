@@ -1,0 +1,1 @@
+//! The gatetrace wasmtime harness library.

@@ -1,0 +1,2 @@
+//! `gatetrace-host` binary.
+fn main() {}

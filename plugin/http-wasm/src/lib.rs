@@ -1,0 +1,1 @@
+//! gatetrace plugin for Traefik (http-wasm ABI).

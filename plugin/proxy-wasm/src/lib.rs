@@ -1,0 +1,1 @@
+//! gatetrace plugin for proxy-wasm hosts (Envoy, Istio, Kong).

@@ -1,0 +1,129 @@
+//! Shared support for end-to-end tests: where the built plugins and the real tools are,
+//! free loopback ports, readiness polling and child processes that die with the test.
+//!
+//! End-to-end tests are `#[ignore = "e2e: ..."]` so a plain `cargo test` skips them visibly;
+//! `cargo xtask test` installs the tools, sets the variables below and runs them with
+//! `--include-ignored`. A missing tool is a hard failure, never a silent pass.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Directory holding the built `.wasm` files (`cargo xtask wasm` writes them).
+pub const WASM_DIR_VAR: &str = "GATETRACE_WASM_DIR";
+
+/// The workspace root (the directory holding the top `Cargo.toml`).
+#[must_use]
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Path of a built wasm artifact such as `gatetrace-traefik.wasm` or
+/// `fixtures/http-guest.wasm`. Panics with the command to run when it is missing.
+#[must_use]
+pub fn wasm_artifact(name: &str) -> PathBuf {
+    let dir = std::env::var_os(WASM_DIR_VAR)
+        .map_or_else(|| workspace_root().join("target/wasm"), PathBuf::from);
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask wasm` (or `cargo xtask test`) first",
+        path.display()
+    );
+    path
+}
+
+/// Path of a real tool that `cargo xtask test` installs and names in the environment variable
+/// `var` (for example `GATETRACE_TRAEFIK`). Panics when it is not set.
+#[must_use]
+pub fn tool(var: &str) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        panic!("{var} is not set: end-to-end tests run through `cargo xtask test`")
+    });
+    assert!(path.exists(), "{var}={} does not exist", path.display());
+    path
+}
+
+/// A loopback port that was free a moment ago.
+#[must_use]
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind an ephemeral loopback port")
+        .port()
+}
+
+/// Polls `ready` every 25 ms until it returns true; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Waits until something accepts TCP connections on `127.0.0.1:port`.
+pub fn wait_for_port(what: &str, port: u16, timeout: Duration) {
+    wait_until(what, timeout, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+}
+
+/// A child process killed (and reaped) when dropped; its stdout and stderr go to a log file
+/// that [`ChildGuard::log`] returns, for assertions and for failure messages.
+#[derive(Debug)]
+pub struct ChildGuard {
+    child: Child,
+    log_path: PathBuf,
+}
+
+impl ChildGuard {
+    /// Spawns `command` with output captured in `log_path`.
+    pub fn spawn(command: &mut Command, log_path: impl Into<PathBuf>) -> Self {
+        let log_path = log_path.into();
+        let log = std::fs::File::create(&log_path).expect("create child log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+        Self { child, log_path }
+    }
+
+    /// Everything the child has printed so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The child's process id.
+    #[must_use]
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the child has exited (and with what status).
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Kills the child with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

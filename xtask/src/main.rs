@@ -1,0 +1,2 @@
+//! `cargo xtask`: set-up and orchestration.
+fn main() {}
