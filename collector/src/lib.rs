@@ -1,1 +1,3 @@
 //! The gatetrace collector library.
+
+pub mod export;
