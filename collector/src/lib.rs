@@ -1,3 +1,253 @@
-//! The gatetrace collector library.
+//! The gatetrace collector: records in (HTTP `POST /v1/records` and the Traefik spool),
+//! Prometheus metrics, OTLP spans and JSON access lines out.
+//!
+//! In-process use (tests of other crates run a real collector this way):
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use gatetrace_collector::{Collector, Config};
+//! let config = Config::load(["gatetrace-collector", "--access-log", "off"])?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let running = Collector::start(config, None).await?.spawn(listener)?;
+//! // POST records to format!("http://{}/v1/records", running.addr()), scrape /metrics ...
+//! running.shutdown().await?; // drains, flushes spans, writes the last checkpoint
+//! # Ok(()) }
+//! ```
+//!
+//! [`Collector::app`] gives the bare router for `tower::ServiceExt::oneshot` tests, and
+//! [`Collector::serve`] serves on a listener until a shutdown future resolves (the binary).
 
+pub mod access;
+pub mod checkpoint;
+pub mod config;
 pub mod export;
+pub mod ingest;
+mod metrics;
+pub mod otlp;
+mod pipeline;
+mod server;
+pub mod state;
+mod tailer;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, oneshot};
+
+pub use config::Config;
+pub use export::{SpanSink, SpanSinkStats};
+pub use server::{AppState, app};
+
+use crate::access::AccessWriter;
+use crate::pipeline::{Aggregator, Shared};
+use crate::state::{Settings, State};
+
+/// How long shutdown waits for spans and access lines to be flushed.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A collector whose pipeline (aggregator, spool tailer, access log) runs; serve its
+/// [`Collector::app`] however you like, then call [`Collector::shutdown`].
+#[derive(Debug)]
+pub struct Collector {
+    state: AppState,
+    stop: oneshot::Sender<()>,
+    aggregator: tokio::task::JoinHandle<AccessWriter>,
+    tailer: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Collector {
+    /// Loads the checkpoint (if configured), then starts the aggregator, the spool tailer and
+    /// the access log. `sink` receives sampled records for span export (the binary passes
+    /// [`otlp::exporter`]'s; `None`: no spans). Must run inside a tokio runtime.
+    ///
+    /// # Errors
+    /// A corrupt checkpoint, an access log file that cannot be opened.
+    pub async fn start(config: Config, sink: Option<Arc<dyn SpanSink>>) -> anyhow::Result<Self> {
+        let settings = Settings {
+            latency_bounds: config.histogram_buckets.0.clone(),
+            stream_bounds: config.stream_buckets.0.clone(),
+            series_cap: config.series_cap as usize,
+            max_sessions: config.max_sessions as usize,
+            dedup_sources: config.dedup_sources as usize,
+            business_counters: config.business_counters.clone(),
+            registration_endpoint: config.registration_endpoint.clone(),
+        };
+        let state = match &config.checkpoint {
+            Some(path) => {
+                let loaded = {
+                    let path = path.clone();
+                    tokio::task::spawn_blocking(move || checkpoint::load(&path)).await??
+                };
+                match loaded {
+                    Some(mut state) => {
+                        state.conform(&settings);
+                        tracing::info!(
+                            checkpoint = %path.display(),
+                            segments = state.offsets.len(),
+                            "resuming from checkpoint"
+                        );
+                        state
+                    }
+                    None => State::new(&settings),
+                }
+            }
+            None => {
+                tracing::warn!("no --checkpoint: metrics restart from zero after a restart");
+                State::new(&settings)
+            }
+        };
+        let offsets = state.offsets.clone();
+        let shared = Arc::new(Shared::new(
+            state,
+            settings,
+            config.namespace.clone(),
+            Duration::from_secs(config.session_idle_secs),
+            sink,
+        ));
+        let access = AccessWriter::start(
+            &config.access_log,
+            Arc::clone(&shared.health.access_dropped),
+        )?;
+        let (http_tx, http_rx) = mpsc::channel(config.queue_capacity as usize);
+        let (spool_tx, spool_rx) = mpsc::channel(4);
+        let (stop, stop_rx) = oneshot::channel();
+
+        let tailer = match &config.spool_dir {
+            Some(dir) => {
+                let tailer = tailer::Tailer::new(
+                    dir.clone(),
+                    config.spool_layout(),
+                    Duration::from_millis(config.spool_poll_ms),
+                    offsets,
+                    spool_tx,
+                    Arc::clone(&shared.health),
+                );
+                let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+                let handle = std::thread::Builder::new()
+                    .name("spool-tailer".into())
+                    .spawn(move || tailer.run(&stop_rx))
+                    .context("starting the spool tailer")?;
+                Some((stop_tx, handle))
+            }
+            None => {
+                drop(spool_tx);
+                None
+            }
+        };
+        let aggregator = Aggregator {
+            shared: Arc::clone(&shared),
+            http_rx,
+            spool_rx,
+            stop: stop_rx,
+            checkpoint: config.checkpoint.clone(),
+            interval: config.checkpoint_interval(),
+            spool: config
+                .spool_dir
+                .clone()
+                .map(|dir| (dir, config.spool_layout())),
+            access,
+        };
+        shared
+            .health
+            .aggregator_running
+            .store(true, Ordering::Relaxed);
+        let aggregator = tokio::spawn(aggregator.run());
+        Ok(Self {
+            state: AppState {
+                shared,
+                tx: http_tx,
+                token: config.ingest_token.map(Arc::new),
+                body_limit: config.body_limit as usize,
+                spool: config.spool_dir.is_some(),
+            },
+            stop,
+            aggregator,
+            tailer,
+        })
+    }
+
+    /// The router over this collector's pipeline.
+    pub fn app(&self) -> axum::Router {
+        app(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then shuts the pipeline down.
+    ///
+    /// # Errors
+    /// A server error.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(listener, self.app())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        self.shutdown().await
+    }
+
+    /// Serves on `listener` in a background task; see [`RunningCollector`].
+    ///
+    /// # Errors
+    /// A listener without a local address.
+    pub fn spawn(self, listener: tokio::net::TcpListener) -> anyhow::Result<RunningCollector> {
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(self.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(RunningCollector { addr, stop, task })
+    }
+
+    /// Stops intake (spool and HTTP), drains the queues, writes the last checkpoint, flushes
+    /// spans and access lines.
+    ///
+    /// # Errors
+    /// The aggregator task panicked.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        if let Some((stop, handle)) = self.tailer {
+            let _ = stop.send(());
+            tokio::task::spawn_blocking(move || handle.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("spool tailer panicked"))?;
+        }
+        let _ = self.stop.send(());
+        let access = self.aggregator.await.context("aggregator task")?;
+        if let Some(sink) = &self.state.shared.sink {
+            sink.shutdown(FLUSH_TIMEOUT).await;
+        }
+        tokio::task::spawn_blocking(move || access.close(FLUSH_TIMEOUT)).await?;
+        Ok(())
+    }
+}
+
+/// A collector serving in the background (from [`Collector::spawn`]).
+#[derive(Debug)]
+pub struct RunningCollector {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningCollector {
+    /// Where it listens.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graceful shutdown: stops the server, drains, checkpoints, flushes.
+    ///
+    /// # Errors
+    /// What serving or shutting down failed with.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("collector task")?
+    }
+}

@@ -1,1 +1,13 @@
-//! The gatetrace wasmtime harness library.
+//! gatetrace's wasmtime harness: plays Traefik (http-wasm) and the proxy-wasm hosts (Envoy,
+//! Kong) for a guest module, drives requests through it and shows what it did.
+
+pub mod cli;
+pub mod guest;
+pub mod headers;
+pub mod http_wasm;
+pub mod proxy;
+pub mod requests;
+pub mod wasi;
+
+pub use guest::{HostCalls, LogLine};
+pub use headers::Headers;

@@ -42,7 +42,10 @@ pub fn wasm_artifact(name: &str) -> PathBuf {
 #[must_use]
 pub fn tool(var: &str) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-        panic!("{var} is not set: end-to-end tests run through `cargo xtask test`")
+        panic!(
+            "{var} is not set: end-to-end tests run through `cargo xtask test` \
+             (or `cargo xtask tools` and `source target/gatetrace-env.sh` first)"
+        )
     });
     assert!(path.exists(), "{var}={} does not exist", path.display());
     path

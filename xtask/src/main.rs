@@ -1,2 +1,98 @@
-//! `cargo xtask`: set-up and orchestration.
-fn main() {}
+//! `cargo xtask`: set-up and orchestration for gatetrace — builds the wasm plugins, installs
+//! the tools the end-to-end tests need, runs every test, and starts the demo.
+
+mod apt;
+mod demo;
+mod proc;
+mod test;
+mod toolchain;
+mod tools;
+mod wasm;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "gatetrace set-up and orchestration")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build both plugins and the test fixtures to `target/wasm/` and check their ABI.
+    Wasm,
+    /// The one test command: fmt, clippy, wasm builds, tool installs, every test.
+    Test,
+    /// Build the plugins and run the collector until Ctrl-C.
+    Demo,
+    /// Install the e2e tools and write `target/gatetrace-env.sh` (to `source` before running
+    /// single e2e tests by hand with `cargo test -- --ignored`).
+    Tools,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match proc::install_interrupt_handler()
+        .and_then(|()| Ctx::new())
+        .and_then(|ctx| dispatch(&cli.command, &ctx))
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: &Command, ctx: &Ctx) -> Result<()> {
+    match command {
+        Command::Wasm => wasm::build_all(ctx).map(drop),
+        Command::Test => test::run(ctx),
+        Command::Demo => demo::run(ctx),
+        Command::Tools => tools::write_env_file(ctx),
+    }
+}
+
+/// Where things are: the workspace being worked on and the cache kept outside it.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The workspace root (holds the top `Cargo.toml`).
+    pub root: PathBuf,
+    /// Tools, virtualenvs and the wasm std build, shared by every clone on this machine.
+    pub cache: PathBuf,
+}
+
+impl Ctx {
+    fn new() -> Result<Self> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("xtask lives one level below the workspace root")?
+            .to_path_buf();
+        let cache = match std::env::var_os("GATETRACE_CACHE") {
+            Some(dir) => PathBuf::from(dir),
+            None => std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+                .context("neither GATETRACE_CACHE, XDG_CACHE_HOME nor HOME is set")?
+                .join("gatetrace"),
+        };
+        std::fs::create_dir_all(&cache)
+            .with_context(|| format!("create cache dir {}", cache.display()))?;
+        Ok(Self { root, cache })
+    }
+
+    /// `target/wasm/` of the workspace: where the built `.wasm` files land.
+    pub fn wasm_dir(&self) -> PathBuf {
+        self.root.join("target/wasm")
+    }
+}
+
+/// The cargo that runs this xtask (cargo sets `CARGO`), so child builds use the same one.
+pub fn cargo() -> std::process::Command {
+    std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}

@@ -113,3 +113,198 @@ pub enum HostKind {
     /// A proxy-wasm host that did not identify itself.
     ProxyWasm,
 }
+
+/// Why a record line could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The line (newline included) is longer than [`MAX_LINE_BYTES`].
+    TooLong { len: usize },
+    /// The line was written by another major schema version.
+    Version { found: u64 },
+    /// Not JSON, or not a record (missing or mistyped fields).
+    Json(String),
+    /// A field has a value no writer of this schema produces.
+    InvalidField {
+        field: &'static str,
+        reason: &'static str,
+    },
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooLong { len } => {
+                write!(
+                    f,
+                    "record line of {len} bytes exceeds the limit of {MAX_LINE_BYTES} bytes"
+                )
+            }
+            Self::Version { found } => write!(
+                f,
+                "record schema major version {found} is not supported (this build reads version {SCHEMA_MAJOR})"
+            ),
+            Self::Json(e) => write!(f, "record line is not a valid record: {e}"),
+            Self::InvalidField { field, reason } => {
+                write!(f, "record field `{field}` is invalid: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Longest `request_id` a decoder accepts.
+pub const MAX_REQUEST_ID_BYTES: usize = 1024;
+
+impl Record {
+    /// The record as one NDJSON line (JSON + `\n`), at most [`MAX_LINE_BYTES`] long.
+    #[must_use]
+    pub fn to_ndjson_line(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
+        self.write_ndjson_line(&mut out);
+        out
+    }
+
+    /// Appends the record as one NDJSON line to `out` (reusing its allocation). When the line
+    /// would be longer than [`MAX_LINE_BYTES`], optional fields are dropped and long strings
+    /// cut, in that order, until it fits; a longer line is never written.
+    pub fn write_ndjson_line(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        if crate::line::append_line(self, out) {
+            return;
+        }
+        let mut shrunk = self.clone();
+        let steps: [fn(&mut Self); 5] = [
+            |r| r.user_agent = None,
+            |r| r.client_addr = None,
+            |r| r.host = None,
+            |r| r.shorten_strings(128, 16),
+            |r| r.shorten_strings(32, 4),
+        ];
+        for step in steps {
+            step(&mut shrunk);
+            if crate::line::append_line(&shrunk, out) {
+                return;
+            }
+        }
+        // Unreachable in practice: after the last step every string is at most 32 characters
+        // (≤ 192 encoded bytes each), far below the cap. Keep the promise regardless.
+        out.truncate(start);
+    }
+
+    fn shorten_strings(&mut self, max_chars: usize, max_counters: usize) {
+        for text in [
+            &mut self.request_id,
+            &mut self.trace_id,
+            &mut self.span_id,
+            &mut self.method,
+            &mut self.endpoint,
+            &mut self.service,
+        ] {
+            truncate_chars(text, max_chars);
+        }
+        for text in [
+            &mut self.parent_span_id,
+            &mut self.host,
+            &mut self.client_addr,
+            &mut self.user_agent,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            truncate_chars(text, max_chars);
+        }
+        if let Some(session) = &mut self.session {
+            truncate_chars(&mut session.id, max_chars);
+        }
+        self.counters.truncate(max_counters);
+        for name in &mut self.counters {
+            truncate_chars(name, max_chars);
+        }
+    }
+
+    /// Decodes one NDJSON line (with or without its `\n`). Unknown fields of major version
+    /// [`SCHEMA_MAJOR`] are ignored; another major version, an oversize line, bad JSON and
+    /// invalid ids are errors.
+    pub fn from_ndjson_line(line: &[u8]) -> Result<Self, DecodeError> {
+        if line.len() > MAX_LINE_BYTES {
+            return Err(DecodeError::TooLong { len: line.len() });
+        }
+        let json = line.strip_suffix(b"\n").unwrap_or(line);
+        let json = json.strip_suffix(b"\r").unwrap_or(json);
+        let record: Self = match serde_json::from_slice(json) {
+            Ok(record) => record,
+            Err(e) => {
+                if let Ok(VersionProbe { v: Some(found) }) =
+                    serde_json::from_slice::<VersionProbe>(json)
+                    && found != u64::from(SCHEMA_MAJOR)
+                {
+                    return Err(DecodeError::Version { found });
+                }
+                return Err(DecodeError::Json(e.to_string()));
+            }
+        };
+        if record.v != SCHEMA_MAJOR {
+            return Err(DecodeError::Version {
+                found: u64::from(record.v),
+            });
+        }
+        record.validate()?;
+        Ok(record)
+    }
+
+    fn validate(&self) -> Result<(), DecodeError> {
+        let invalid = |field, reason| Err(DecodeError::InvalidField { field, reason });
+        if crate::trace::TraceId::from_hex(self.trace_id.as_bytes()).is_none() {
+            return invalid(
+                "trace_id",
+                "expected 32 lowercase hex characters, not all zero",
+            );
+        }
+        if crate::trace::SpanId::from_hex(self.span_id.as_bytes()).is_none() {
+            return invalid(
+                "span_id",
+                "expected 16 lowercase hex characters, not all zero",
+            );
+        }
+        if let Some(parent) = &self.parent_span_id
+            && crate::trace::SpanId::from_hex(parent.as_bytes()).is_none()
+        {
+            return invalid(
+                "parent_span_id",
+                "expected 16 lowercase hex characters, not all zero",
+            );
+        }
+        if self.request_id.is_empty()
+            || self.request_id.len() > MAX_REQUEST_ID_BYTES
+            || self.request_id.chars().any(char::is_control)
+        {
+            return invalid(
+                "request_id",
+                "expected 1 to 1024 bytes without control characters",
+            );
+        }
+        if crate::route::normalize_method(&self.method) != self.method {
+            return invalid("method", "expected a standard method or _OTHER");
+        }
+        if self.endpoint.is_empty() || self.endpoint.chars().any(char::is_control) {
+            return invalid("endpoint", "expected a non-empty route template");
+        }
+        if self.status.is_some_and(|s| !(100..=999).contains(&s)) {
+            return invalid("status", "expected an HTTP status from 100 to 999");
+        }
+        Ok(())
+    }
+}
+
+/// Reads only the version of a line that failed to decode as a record.
+#[derive(Deserialize)]
+struct VersionProbe {
+    v: Option<u64>,
+}
+
+fn truncate_chars(text: &mut String, max_chars: usize) {
+    if let Some((cut, _)) = text.char_indices().nth(max_chars) {
+        text.truncate(cut);
+    }
+}

@@ -14,7 +14,8 @@
 //! than `grace_secs` ago ([`SpoolLayout::deletable`]). A writer entering window `W` first
 //! looks for the segment `max_windows` windows back ([`SpoolLayout::full_probe`]): if it
 //! still exists the reader is that far behind, the spool is full, and records are dropped
-//! (and counted) until the next window.
+//! (and counted) until the next window. [`SpoolWriter`] is that decision as a pure state
+//! machine; [`next_frame`] is the reader's line framing.
 
 /// Name of the claim file inside the spool directory.
 pub const CLAIM_FILE: &str = "claims";
@@ -76,9 +77,254 @@ pub fn segment_name(window_start: u64) -> String {
 /// The window start of a segment file name, or `None` for any other file.
 #[must_use]
 pub fn parse_segment_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix(SEGMENT_PREFIX)?.strip_suffix(SEGMENT_SUFFIX)?;
+    let digits = name
+        .strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     digits.parse().ok()
+}
+
+/// What the writer does with the next record, from [`SpoolWriter::plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendPlan {
+    /// Append the line to the segment of `window` ([`segment_name`]).
+    Append { window: u64 },
+    /// Check whether the segment of `probe` exists, then call [`SpoolWriter::probed`].
+    Probe { window: u64, probe: u64 },
+    /// Drop the record; it has been counted.
+    Drop,
+}
+
+/// The writer's side of the spool, without I/O: which segment to append to, when to probe
+/// for a full spool, and how many records were dropped since the last record written.
+#[derive(Debug, Clone)]
+pub struct SpoolWriter {
+    layout: SpoolLayout,
+    window: Option<u64>,
+    probe_pending: bool,
+    full: bool,
+    dropped: u64,
+}
+
+impl SpoolWriter {
+    /// A writer that has not written yet.
+    #[must_use]
+    pub fn new(layout: SpoolLayout) -> Self {
+        Self {
+            layout,
+            window: None,
+            probe_pending: false,
+            full: false,
+            dropped: 0,
+        }
+    }
+
+    /// The plan for a record written at `now_unix_ns` (the time of the append). Entering a
+    /// new window asks for a probe first; a full spool drops (and counts) until the next
+    /// window.
+    pub fn plan(&mut self, now_unix_ns: u64) -> AppendPlan {
+        let window = self.layout.window_start(now_unix_ns);
+        if self.window != Some(window) {
+            self.window = Some(window);
+            self.full = false;
+            self.probe_pending = self.layout.full_probe(window).is_some();
+        }
+        if self.probe_pending
+            && let Some(probe) = self.layout.full_probe(window)
+        {
+            return AppendPlan::Probe { window, probe };
+        }
+        if self.full {
+            self.dropped += 1;
+            return AppendPlan::Drop;
+        }
+        AppendPlan::Append { window }
+    }
+
+    /// The probe's answer for `window`: whether the old segment still exists. Returns the
+    /// final plan for the record that asked (`Append` or a counted `Drop`).
+    pub fn probed(&mut self, window: u64, exists: bool) -> AppendPlan {
+        if self.window == Some(window) {
+            self.probe_pending = false;
+            self.full = exists;
+        }
+        if exists {
+            self.dropped += 1;
+            AppendPlan::Drop
+        } else {
+            AppendPlan::Append { window }
+        }
+    }
+
+    /// Records dropped since the last call; put it in the record about to be written.
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// The append failed: the record is lost, and the drop count it carried is owed again.
+    pub fn append_failed(&mut self, carried_dropped: u64) {
+        self.dropped = self
+            .dropped
+            .saturating_add(carried_dropped)
+            .saturating_add(1);
+    }
+
+    /// Records dropped and not yet reported.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// One step of reading a segment from an offset, from [`next_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// A complete line of `len` bytes (newline included) starts the buffer.
+    Line { len: usize },
+    /// A line longer than [`crate::record::MAX_LINE_BYTES`]: skip `len` bytes (through its
+    /// newline when one is in the buffer) and count it as bad.
+    Oversize { len: usize },
+    /// No complete line yet: wait for more data (the writer's line may not have landed).
+    Incomplete,
+}
+
+/// Frames the bytes read from a segment at the reader's offset. Read at least
+/// [`crate::record::MAX_LINE_BYTES`] bytes at a time so oversize lines are recognised.
+#[must_use]
+pub fn next_frame(buf: &[u8]) -> Frame {
+    let max = crate::record::MAX_LINE_BYTES;
+    let window = &buf[..buf.len().min(max)];
+    if let Some(i) = window.iter().position(|&b| b == b'\n') {
+        return Frame::Line { len: i + 1 };
+    }
+    if buf.len() < max {
+        return Frame::Incomplete;
+    }
+    let len = buf[max..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(buf.len(), |i| max + i + 1);
+    Frame::Oversize { len }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_round_trip() {
+        assert_eq!(segment_name(1_700_000_000), "seg-1700000000.ndjson");
+        assert_eq!(
+            parse_segment_name("seg-1700000000.ndjson"),
+            Some(1_700_000_000)
+        );
+        for other in [
+            "seg-.ndjson",
+            "seg-12a.ndjson",
+            "claims",
+            "seg-1.ndjson.tmp",
+            "seg--1.ndjson",
+        ] {
+            assert_eq!(parse_segment_name(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn windows_probes_and_deletion() {
+        let layout = SpoolLayout::default();
+        assert_eq!(
+            layout.window_start(1_234_567_890_123_456_789),
+            1_234_567_890
+        );
+        assert_eq!(
+            layout.window_start(1_234_567_899_999_999_999),
+            1_234_567_890
+        );
+        assert_eq!(layout.full_probe(1_000), Some(700));
+        assert_eq!(layout.full_probe(100), None);
+        assert!(!layout.deletable(1_000, 1_014_999_999_999));
+        assert!(layout.deletable(1_000, 1_015_000_000_000));
+    }
+
+    const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn writer_probes_once_per_window_and_appends() {
+        let mut writer = SpoolWriter::new(SpoolLayout::default());
+        assert_eq!(
+            writer.plan(1_000 * SEC),
+            AppendPlan::Probe {
+                window: 1_000,
+                probe: 700
+            }
+        );
+        assert_eq!(
+            writer.probed(1_000, false),
+            AppendPlan::Append { window: 1_000 }
+        );
+        assert_eq!(
+            writer.plan(1_005 * SEC),
+            AppendPlan::Append { window: 1_000 }
+        );
+        assert_eq!(
+            writer.plan(1_010 * SEC),
+            AppendPlan::Probe {
+                window: 1_010,
+                probe: 710
+            }
+        );
+        assert_eq!(
+            writer.probed(1_010, false),
+            AppendPlan::Append { window: 1_010 }
+        );
+        assert_eq!(writer.take_dropped(), 0);
+    }
+
+    #[test]
+    fn full_spool_drops_and_counts_until_the_next_window() {
+        let mut writer = SpoolWriter::new(SpoolLayout::default());
+        assert!(matches!(writer.plan(1_000 * SEC), AppendPlan::Probe { .. }));
+        assert_eq!(writer.probed(1_000, true), AppendPlan::Drop);
+        assert_eq!(writer.plan(1_001 * SEC), AppendPlan::Drop);
+        assert_eq!(writer.plan(1_009 * SEC), AppendPlan::Drop);
+        assert_eq!(writer.dropped(), 3);
+        assert!(matches!(writer.plan(1_010 * SEC), AppendPlan::Probe { .. }));
+        assert_eq!(
+            writer.probed(1_010, false),
+            AppendPlan::Append { window: 1_010 }
+        );
+        let carried = writer.take_dropped();
+        assert_eq!(carried, 3);
+        writer.append_failed(carried);
+        assert_eq!(writer.dropped(), 4);
+    }
+
+    #[test]
+    fn unanswered_probe_is_asked_again_and_early_epoch_needs_none() {
+        let mut writer = SpoolWriter::new(SpoolLayout::default());
+        assert!(matches!(writer.plan(1_000 * SEC), AppendPlan::Probe { .. }));
+        assert!(matches!(writer.plan(1_000 * SEC), AppendPlan::Probe { .. }));
+        let mut early = SpoolWriter::new(SpoolLayout::default());
+        assert_eq!(early.plan(5 * SEC), AppendPlan::Append { window: 0 });
+    }
+
+    #[test]
+    fn frames_lines_partial_tails_and_oversize_lines() {
+        assert_eq!(next_frame(b"{}\n{\"a\""), Frame::Line { len: 3 });
+        assert_eq!(next_frame(b"{\"a\""), Frame::Incomplete);
+        assert_eq!(next_frame(b""), Frame::Incomplete);
+        let max = crate::record::MAX_LINE_BYTES;
+        let mut exact = vec![b'x'; max - 1];
+        exact.push(b'\n');
+        assert_eq!(next_frame(&exact), Frame::Line { len: max });
+        let mut long = vec![b'x'; max + 10];
+        long.push(b'\n');
+        long.extend_from_slice(b"{}\n");
+        assert_eq!(next_frame(&long), Frame::Oversize { len: max + 11 });
+        assert_eq!(next_frame(&long[max + 11..]), Frame::Line { len: 3 });
+        let endless = vec![b'x'; max * 2];
+        assert_eq!(next_frame(&endless), Frame::Oversize { len: max * 2 });
+    }
 }

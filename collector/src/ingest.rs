@@ -1,0 +1,232 @@
+//! NDJSON decoding and validation shared by both transports: one line is one record, a bad
+//! line is rejected with a counted reason and never spoils the lines around it.
+
+use gatetrace_core::record::{DecodeError, Record};
+use serde::Serialize;
+
+/// Why a line (or, for `UnknownCounter`, one counter name) was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reject {
+    /// Longer than the core's `MAX_LINE_BYTES`.
+    LineTooLong,
+    /// Not a JSON record of the expected shape.
+    InvalidJson,
+    /// A schema major version this build does not read.
+    SchemaVersion,
+    /// Trace, span or parent id that is not lowercase W3C hex.
+    InvalidIds,
+    /// A status outside 100–599.
+    InvalidStatus,
+    /// A `service`, `endpoint`, `method` or `request_id` the format or the label bounds refuse.
+    InvalidLabel,
+    /// A business counter name the collector was not configured with (the record counts).
+    UnknownCounter,
+}
+
+impl Reject {
+    /// Every reason, in the order of [`Reject::index`].
+    pub const ALL: [Self; 7] = [
+        Self::LineTooLong,
+        Self::InvalidJson,
+        Self::SchemaVersion,
+        Self::InvalidIds,
+        Self::InvalidStatus,
+        Self::InvalidLabel,
+        Self::UnknownCounter,
+    ];
+
+    /// Label value for metrics and the text of the error list.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LineTooLong => "line_too_long",
+            Self::InvalidJson => "invalid_json",
+            Self::SchemaVersion => "schema_version",
+            Self::InvalidIds => "invalid_ids",
+            Self::InvalidStatus => "invalid_status",
+            Self::InvalidLabel => "invalid_label",
+            Self::UnknownCounter => "unknown_counter",
+        }
+    }
+
+    /// Position in [`Reject::ALL`].
+    #[must_use]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Longest accepted `service` label value.
+const MAX_SERVICE: usize = 128;
+/// Longest accepted `endpoint` label value.
+const MAX_ENDPOINT: usize = 256;
+/// Errors listed per answer at most (all are counted).
+pub const MAX_LISTED_ERRORS: usize = 20;
+
+/// Decodes (with the core's decoder, the one definition of the format) and bounds the label
+/// values of one line (without its newline; a trailing `\r` is allowed).
+///
+/// # Errors
+/// The reason the line is rejected.
+pub fn parse_line(line: &[u8]) -> Result<Record, Reject> {
+    let record = Record::from_ndjson_line(line).map_err(|e| match e {
+        DecodeError::TooLong { .. } => Reject::LineTooLong,
+        DecodeError::Version { .. } => Reject::SchemaVersion,
+        DecodeError::Json(_) => Reject::InvalidJson,
+        DecodeError::InvalidField { field, .. } => match field {
+            "trace_id" | "span_id" | "parent_span_id" => Reject::InvalidIds,
+            "status" => Reject::InvalidStatus,
+            _ => Reject::InvalidLabel,
+        },
+    })?;
+    // Stricter than the format: a status label is a real HTTP status.
+    if record.status.is_some_and(|s| !(100..=599).contains(&s)) {
+        return Err(Reject::InvalidStatus);
+    }
+    if !is_label(&record.service, MAX_SERVICE) || !is_label(&record.endpoint, MAX_ENDPOINT) {
+        return Err(Reject::InvalidLabel);
+    }
+    Ok(record)
+}
+
+fn is_label(value: &str, max: usize) -> bool {
+    !value.is_empty() && value.len() <= max && !value.chars().any(char::is_control)
+}
+
+/// One rejected line as listed in the HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineError {
+    /// 1-based line number in the (decompressed) body.
+    pub line: usize,
+    pub reason: &'static str,
+}
+
+/// The outcome of decoding a block of complete lines.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub records: Vec<Record>,
+    /// Rejections by [`Reject::index`].
+    pub rejected: [u64; Reject::ALL.len()],
+    /// The first [`MAX_LISTED_ERRORS`] rejections.
+    pub errors: Vec<LineError>,
+}
+
+impl Parsed {
+    /// Lines rejected in total.
+    #[must_use]
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+
+    fn reject(&mut self, line: usize, reason: Reject) {
+        self.rejected[reason.index()] += 1;
+        if self.errors.len() < MAX_LISTED_ERRORS {
+            self.errors.push(LineError {
+                line,
+                reason: reason.as_str(),
+            });
+        }
+    }
+}
+
+/// Decodes every newline-separated line of `block`; empty lines are skipped, a final line
+/// without newline is decoded too (callers that tail files pass complete lines only).
+#[must_use]
+pub fn parse_block(block: &[u8]) -> Parsed {
+    let mut parsed = Parsed {
+        records: Vec::with_capacity(block.len() / 400 + 1),
+        ..Parsed::default()
+    };
+    for (index, line) in block.split(|b| *b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse_line(line) {
+            Ok(record) => parsed.records.push(record),
+            Err(reason) => parsed.reject(index + 1, reason),
+        }
+    }
+    parsed
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use gatetrace_core::record::MAX_LINE_BYTES;
+
+    use super::*;
+
+    /// A valid record line for tests, with a few fields to vary.
+    pub(crate) fn line(trace: u64, status: Option<u16>, sampled: bool) -> String {
+        let status = status.map_or(String::new(), |s| format!(",\"status\":{s}"));
+        format!(
+            "{{\"v\":1,\"request_id\":\"r{trace}\",\"trace_id\":\"{trace:032x}\",\"span_id\":\"{trace:016x}\",\
+             \"sampled\":{sampled},\"start_unix_ns\":1700000000000000000,\"duration_ns\":20000000,\
+             \"method\":\"POST\",\"endpoint\":\"/mcp\"{status},\"service\":\"mcp\",\"host_kind\":\"traefik\"}}"
+        )
+    }
+
+    #[test]
+    fn valid_lines_decode_and_methods_are_bounded() {
+        let record = parse_line(line(1, Some(200), true).as_bytes()).unwrap();
+        assert_eq!(record.status, Some(200));
+        let other = line(2, None, false).replace("\"POST\"", "\"_OTHER\"");
+        assert_eq!(parse_line(other.as_bytes()).unwrap().method, "_OTHER");
+        let odd = line(2, None, false).replace("\"POST\"", "\"BREW\"");
+        assert_eq!(parse_line(odd.as_bytes()).unwrap_err(), Reject::InvalidLabel);
+    }
+
+    #[test]
+    fn each_bad_line_has_its_reason() {
+        let good = line(3, Some(200), true);
+        let cases = [
+            ("{not json".to_owned(), Reject::InvalidJson),
+            (good.replace("\"v\":1", "\"v\":2"), Reject::SchemaVersion),
+            (
+                good.replace(&format!("{:032x}", 3), "XYZ"),
+                Reject::InvalidIds,
+            ),
+            (
+                good.replace(&format!("{:032x}", 3), &"0".repeat(32)),
+                Reject::InvalidIds,
+            ),
+            (
+                good.replace("\"status\":200", "\"status\":999"),
+                Reject::InvalidStatus,
+            ),
+            (good.replace("\"/mcp\"", "\"\""), Reject::InvalidLabel),
+            (good.replace("\"/mcp\"", "\"/a\\nb\""), Reject::InvalidLabel),
+            (
+                format!("{}{}", good, " ".repeat(MAX_LINE_BYTES)),
+                Reject::LineTooLong,
+            ),
+        ];
+        for (text, reason) in cases {
+            assert_eq!(parse_line(text.as_bytes()).unwrap_err(), reason, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_block_takes_good_lines_and_lists_bad_ones() {
+        let body = format!(
+            "{}\n\nbad\r\n{}\n",
+            line(1, Some(200), true),
+            line(2, None, false)
+        );
+        let parsed = parse_block(body.as_bytes());
+        assert_eq!(parsed.records.len(), 2);
+        assert_eq!(parsed.rejected_total(), 1);
+        assert_eq!(
+            parsed.errors,
+            [LineError {
+                line: 3,
+                reason: "invalid_json"
+            }]
+        );
+        let many = "x\n".repeat(50);
+        let parsed = parse_block(many.as_bytes());
+        assert_eq!(parsed.rejected_total(), 50);
+        assert_eq!(parsed.errors.len(), MAX_LISTED_ERRORS);
+    }
+}

@@ -1,0 +1,570 @@
+//! The aggregated metric state, the spool offsets and the batch dedup memory: one serialisable
+//! value, changed in one step per batch, so a checkpoint of it is always consistent.
+
+use std::collections::{BTreeMap, HashMap};
+
+use gatetrace_core::record::{Record, SessionEvent, TokenResult};
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::Reject;
+
+/// Label values of the overflow series a capped family sends new label sets to.
+pub const OVERFLOW: &str = "other";
+/// Separator of label values inside a series key (control characters are never label values).
+const SEP: char = '\u{1f}';
+
+/// The settings aggregation depends on (a subset of the config).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub latency_bounds: Vec<f64>,
+    pub stream_bounds: Vec<f64>,
+    pub series_cap: usize,
+    pub max_sessions: usize,
+    pub dedup_sources: usize,
+    pub business_counters: Vec<String>,
+    pub registration_endpoint: String,
+}
+
+/// Where a batch came from (for `records_received_total{transport}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Http,
+    Spool,
+}
+
+/// A metric family: label sets (joined by `SEP`) with their values, capped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound = "V: Serialize + serde::de::DeserializeOwned")]
+pub struct Family<V> {
+    /// `(label values joined by SEP, value)` in creation order.
+    pub series: Vec<(Box<str>, V)>,
+    /// Label sets sent to the overflow series because of the cap.
+    pub overflowed: u64,
+    #[serde(skip)]
+    index: HashMap<Box<str>, usize>,
+}
+
+impl<V> Default for Family<V> {
+    fn default() -> Self {
+        Self {
+            series: Vec::new(),
+            overflowed: 0,
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<V> Family<V> {
+    /// The series for `key`, created with `make` when new; past `cap` new keys go to the
+    /// overflow series (`labels` values all `other`).
+    fn slot(&mut self, key: &str, labels: usize, cap: usize, make: impl Fn() -> V) -> &mut V {
+        if let Some(&i) = self.index.get(key) {
+            return &mut self.series[i].1;
+        }
+        let key: Box<str> = if self.series.len() < cap {
+            key.into()
+        } else {
+            self.overflowed += 1;
+            let overflow = vec![OVERFLOW; labels].join(&SEP.to_string());
+            if let Some(&i) = self.index.get(overflow.as_str()) {
+                return &mut self.series[i].1;
+            }
+            overflow.into()
+        };
+        self.index.insert(key.clone(), self.series.len());
+        self.series.push((key, make()));
+        let last = self.series.len() - 1;
+        &mut self.series[last].1
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _))| (key.clone(), i))
+            .collect();
+    }
+
+    /// Label values of each series, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (std::str::Split<'_, char>, &V)> {
+        self.series.iter().map(|(key, v)| (key.split(SEP), v))
+    }
+}
+
+/// One histogram series.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hist {
+    /// Non-cumulative counts per bucket; the last is `+Inf`.
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    /// Latest sampled observation per bucket (empty until the first one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemplars: Vec<Option<Exemplar>>,
+}
+
+/// An exemplar: which trace an observation came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Exemplar {
+    pub trace_id: String,
+    pub value: f64,
+    /// When the request ended, Unix nanoseconds.
+    pub unix_ns: u64,
+}
+
+impl Hist {
+    fn new(bounds: usize) -> Self {
+        Self {
+            counts: vec![0; bounds + 1],
+            sum: 0.0,
+            exemplars: Vec::new(),
+        }
+    }
+
+    fn observe(&mut self, bounds: &[f64], value: f64, exemplar: Option<(&str, u64)>) {
+        let bucket = bounds.partition_point(|b| *b < value);
+        self.counts[bucket] += 1;
+        self.sum += value;
+        if let Some((trace_id, unix_ns)) = exemplar {
+            if self.exemplars.is_empty() {
+                self.exemplars = vec![None; self.counts.len()];
+            }
+            match &mut self.exemplars[bucket] {
+                Some(e) => {
+                    trace_id.clone_into(&mut e.trace_id);
+                    e.value = value;
+                    e.unix_ns = unix_ns;
+                }
+                slot @ None => {
+                    *slot = Some(Exemplar {
+                        trace_id: trace_id.to_owned(),
+                        value,
+                        unix_ns,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Observations in total.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// One tracked MCP session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionEntry {
+    pub service: String,
+    /// When its latest request ended, Unix nanoseconds.
+    pub last_unix_ns: u64,
+}
+
+/// Duplicate-batch memory for one source: the highest sequence taken and which of the
+/// `WINDOW` sequences below it were taken too.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct SourceWindow {
+    max: u64,
+    seen: u128,
+    last_used: u64,
+}
+
+const WINDOW: u64 = 128;
+
+/// Bounded memory of `(source, sequence)` pairs already taken.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Dedup {
+    sources: HashMap<String, SourceWindow>,
+    clock: u64,
+}
+
+impl Dedup {
+    /// Marks `(source, seq)` taken; `false` when it already was (a duplicate).
+    ///
+    /// A sequence more than `WINDOW` below the highest one is taken as the source having
+    /// restarted its numbering (a retry that old is not expected), so it is accepted.
+    pub fn take(&mut self, source: &str, seq: u64, cap: usize) -> bool {
+        self.clock += 1;
+        let clock = self.clock;
+        if let Some(w) = self.sources.get_mut(source) {
+            w.last_used = clock;
+            if seq > w.max {
+                let shift = seq - w.max;
+                w.seen = if shift >= WINDOW { 0 } else { w.seen << shift } | 1;
+                w.max = seq;
+                return true;
+            }
+            let back = w.max - seq;
+            if back >= WINDOW {
+                *w = SourceWindow {
+                    max: seq,
+                    seen: 1,
+                    last_used: clock,
+                };
+                return true;
+            }
+            let bit = 1u128 << back;
+            let fresh = w.seen & bit == 0;
+            w.seen |= bit;
+            return fresh;
+        }
+        if self.sources.len() >= cap
+            && let Some(oldest) = self
+                .sources
+                .iter()
+                .min_by_key(|(_, w)| w.last_used)
+                .map(|(k, _)| k.clone())
+        {
+            self.sources.remove(&oldest);
+        }
+        self.sources.insert(
+            source.to_owned(),
+            SourceWindow {
+                max: seq,
+                seen: 1,
+                last_used: clock,
+            },
+        );
+        true
+    }
+
+    /// Sources remembered now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Whether no source is remembered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+}
+
+/// Everything a checkpoint holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// `requests_total{service,method,endpoint,status}`.
+    pub requests: Family<u64>,
+    /// `request_duration_seconds{service,method,endpoint}`, non-stream records.
+    pub latency: Family<Hist>,
+    /// `stream_duration_seconds{service,method,endpoint}`, stream records.
+    pub streams: Family<Hist>,
+    /// `token_validations_total{result}` by `TokenResult` order.
+    pub tokens: [u64; 4],
+    pub registrations: u64,
+    /// Configured business counters, by name.
+    pub business: BTreeMap<String, u64>,
+    pub sessions: HashMap<String, SessionEntry>,
+    /// Session starts not tracked because `max_sessions` was reached.
+    pub sessions_untracked: u64,
+    /// Records taken, by transport: `[http, spool]`.
+    pub received: [u64; 2],
+    /// Rejections by `Reject::index`.
+    pub rejected: Vec<u64>,
+    /// Drops the plugins reported in records.
+    pub plugin_dropped: u64,
+    /// Batches acknowledged as duplicates and not counted.
+    pub duplicate_batches: u64,
+    pub dedup: Dedup,
+    /// Spool segment window start → bytes consumed (complete lines only).
+    pub offsets: BTreeMap<u64, u64>,
+    /// Histogram bounds the histograms were built with (checked on load).
+    pub latency_bounds: Vec<f64>,
+    pub stream_bounds: Vec<f64>,
+    /// Reused key buffer (not state).
+    #[serde(skip)]
+    key: String,
+}
+
+impl State {
+    /// A fresh state for `settings` (business counters registered at 0).
+    #[must_use]
+    pub fn new(settings: &Settings) -> Self {
+        let mut state = Self::default();
+        state.conform(settings);
+        state
+    }
+
+    /// Adapts a loaded checkpoint to the current settings: indexes rebuilt, histograms reset
+    /// when their bounds changed (logged), business counters added at 0 or dropped.
+    pub fn conform(&mut self, settings: &Settings) {
+        self.requests.reindex();
+        self.latency.reindex();
+        self.streams.reindex();
+        if self.latency_bounds != settings.latency_bounds {
+            if !self.latency.series.is_empty() {
+                tracing::warn!("latency buckets changed since the checkpoint; histogram restarts");
+            }
+            self.latency = Family::default();
+            self.latency_bounds.clone_from(&settings.latency_bounds);
+        }
+        if self.stream_bounds != settings.stream_bounds {
+            if !self.streams.series.is_empty() {
+                tracing::warn!("stream buckets changed since the checkpoint; histogram restarts");
+            }
+            self.streams = Family::default();
+            self.stream_bounds.clone_from(&settings.stream_bounds);
+        }
+        self.business
+            .retain(|name, _| settings.business_counters.contains(name));
+        for name in &settings.business_counters {
+            self.business.entry(name.clone()).or_insert(0);
+        }
+        self.rejected.resize(Reject::ALL.len(), 0);
+    }
+
+    /// Counts lines rejected before aggregation.
+    pub fn reject(&mut self, rejected: &[u64]) {
+        for (total, n) in self.rejected.iter_mut().zip(rejected) {
+            *total += n;
+        }
+    }
+
+    /// Adds one valid record to every metric it touches.
+    pub fn apply(&mut self, settings: &Settings, transport: Transport, record: &Record) {
+        self.received[transport as usize] += 1;
+        self.plugin_dropped += record.dropped;
+        let cap = settings.series_cap;
+        let end_ns = record.start_unix_ns.saturating_add(record.duration_ns);
+
+        self.key.clear();
+        self.key.push_str(&record.service);
+        self.key.push(SEP);
+        self.key.push_str(&record.method);
+        self.key.push(SEP);
+        self.key.push_str(&record.endpoint);
+        let route_len = self.key.len();
+        let seconds = record.duration_ns as f64 / 1e9;
+        let exemplar = record.sampled.then_some((record.trace_id.as_str(), end_ns));
+        if record.streamed {
+            let bounds = &settings.stream_bounds;
+            self.streams
+                .slot(&self.key, 3, cap, || Hist::new(bounds.len()))
+                .observe(bounds, seconds, None);
+        } else {
+            let bounds = &settings.latency_bounds;
+            self.latency
+                .slot(&self.key, 3, cap, || Hist::new(bounds.len()))
+                .observe(bounds, seconds, exemplar);
+        }
+        self.key.push(SEP);
+        match record.status {
+            Some(status) => {
+                let mut digits = [0u8; 3];
+                let text = status_text(status, &mut digits);
+                self.key.push_str(text);
+            }
+            None => self.key.push_str("unknown"),
+        }
+        *self.requests.slot(&self.key, 4, cap, || 0) += 1;
+        self.key.truncate(route_len);
+
+        if let Some(token) = record.token {
+            self.tokens[token_index(token)] += 1;
+        }
+        if record.method == "POST"
+            && record.endpoint == settings.registration_endpoint
+            && record.status.is_some_and(|s| (200..300).contains(&s))
+        {
+            self.registrations += 1;
+        }
+        for name in &record.counters {
+            match self.business.get_mut(name) {
+                Some(n) => *n += 1,
+                None => self.rejected[Reject::UnknownCounter.index()] += 1,
+            }
+        }
+        if let Some(session) = &record.session {
+            match session.event {
+                SessionEvent::End => {
+                    self.sessions.remove(&session.id);
+                }
+                SessionEvent::Start | SessionEvent::Seen => {
+                    if let Some(entry) = self.sessions.get_mut(&session.id) {
+                        entry.last_unix_ns = entry.last_unix_ns.max(end_ns);
+                    } else if self.sessions.len() < settings.max_sessions {
+                        self.sessions.insert(
+                            session.id.clone(),
+                            SessionEntry {
+                                service: record.service.clone(),
+                                last_unix_ns: end_ns,
+                            },
+                        );
+                    } else {
+                        self.sessions_untracked += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets sessions idle since before `cutoff_unix_ns`.
+    pub fn expire_sessions(&mut self, cutoff_unix_ns: u64) {
+        self.sessions
+            .retain(|_, s| s.last_unix_ns >= cutoff_unix_ns);
+    }
+
+    /// Active sessions per service at `cutoff_unix_ns` (sessions seen since then).
+    #[must_use]
+    pub fn active_sessions(&self, cutoff_unix_ns: u64) -> BTreeMap<&str, u64> {
+        let mut active = BTreeMap::new();
+        for entry in self.sessions.values() {
+            if entry.last_unix_ns >= cutoff_unix_ns {
+                *active.entry(entry.service.as_str()).or_insert(0) += 1;
+            }
+        }
+        active
+    }
+}
+
+/// The label value of a `TokenResult`, in `State::tokens` order.
+pub const TOKEN_RESULTS: [&str; 4] = ["success", "failure", "missing", "forbidden"];
+
+fn token_index(token: TokenResult) -> usize {
+    match token {
+        TokenResult::Success => 0,
+        TokenResult::Failure => 1,
+        TokenResult::Missing => 2,
+        TokenResult::Forbidden => 3,
+    }
+}
+
+/// Formats a status already known to be 100–599 without allocating.
+fn status_text(status: u16, buf: &mut [u8; 3]) -> &str {
+    let status = status.clamp(100, 999);
+    buf[0] = b'0' + (status / 100) as u8;
+    buf[1] = b'0' + (status / 10 % 10) as u8;
+    buf[2] = b'0' + (status % 10) as u8;
+    std::str::from_utf8(buf).unwrap_or("unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use gatetrace_core::record::{HostKind, Session};
+
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            latency_bounds: vec![0.01, 0.1, 1.0],
+            stream_bounds: vec![1.0, 10.0],
+            series_cap: 3,
+            max_sessions: 2,
+            dedup_sources: 2,
+            business_counters: vec!["orders".into()],
+            registration_endpoint: "/register".into(),
+        }
+    }
+
+    fn record(endpoint: &str, status: Option<u16>) -> Record {
+        Record {
+            v: 1,
+            request_id: "r".into(),
+            trace_id: "1".repeat(32),
+            span_id: "2".repeat(16),
+            parent_span_id: None,
+            sampled: true,
+            start_unix_ns: 1_000_000_000,
+            duration_ns: 50_000_000,
+            streamed: false,
+            method: "POST".into(),
+            endpoint: endpoint.into(),
+            status,
+            service: "svc".into(),
+            host: None,
+            client_addr: None,
+            user_agent: None,
+            request_bytes: None,
+            response_bytes: None,
+            session: None,
+            token: None,
+            counters: Vec::new(),
+            host_kind: HostKind::Envoy,
+            dropped: 0,
+        }
+    }
+
+    #[test]
+    fn the_cap_sends_new_label_sets_to_other() {
+        let s = settings();
+        let mut state = State::new(&s);
+        for endpoint in ["/a", "/b", "/c", "/d", "/e"] {
+            state.apply(&s, Transport::Http, &record(endpoint, Some(200)));
+        }
+        let keys: Vec<_> = state
+            .requests
+            .iter()
+            .map(|(labels, v)| (labels.collect::<Vec<_>>().join(","), *v))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("svc,POST,/a,200".to_owned(), 1),
+                ("svc,POST,/b,200".to_owned(), 1),
+                ("svc,POST,/c,200".to_owned(), 1),
+                ("other,other,other,other".to_owned(), 2),
+            ]
+        );
+        assert_eq!(state.requests.overflowed, 2);
+    }
+
+    #[test]
+    fn streams_stay_out_of_the_latency_histogram_and_sessions_end_on_delete() {
+        let s = settings();
+        let mut state = State::new(&s);
+        let mut stream = record("/mcp", None);
+        stream.streamed = true;
+        stream.duration_ns = 5_000_000_000;
+        stream.session = Some(Session {
+            id: "s1".into(),
+            event: SessionEvent::Start,
+        });
+        state.apply(&s, Transport::Spool, &stream);
+        assert!(state.latency.series.is_empty());
+        assert_eq!(state.streams.series[0].1.counts, [0, 1, 0]);
+        assert_eq!(state.active_sessions(0).get("svc"), Some(&1));
+        let mut end = record("/mcp", Some(200));
+        end.session = Some(Session {
+            id: "s1".into(),
+            event: SessionEvent::End,
+        });
+        state.apply(&s, Transport::Spool, &end);
+        assert!(state.active_sessions(0).is_empty());
+        assert_eq!(state.received, [0, 2]);
+    }
+
+    #[test]
+    fn dedup_remembers_recent_sequences_per_source_and_forgets_the_oldest_source() {
+        let mut d = Dedup::default();
+        assert!(d.take("a", 5, 2));
+        assert!(!d.take("a", 5, 2));
+        assert!(d.take("a", 7, 2));
+        assert!(d.take("a", 6, 2));
+        assert!(!d.take("a", 6, 2));
+        assert!(d.take("a", 1000, 2));
+        // Far below the highest: the source restarted its numbering.
+        assert!(d.take("a", 0, 2));
+        assert!(d.take("b", 1, 2));
+        assert!(d.take("c", 1, 2));
+        assert_eq!(d.len(), 2);
+        // "a" was least recently used and is forgotten.
+        assert!(d.take("a", 0, 2));
+    }
+
+    #[test]
+    fn a_checkpoint_round_trip_keeps_counting_the_same_series() {
+        let s = settings();
+        let mut state = State::new(&s);
+        state.apply(&s, Transport::Http, &record("/a", Some(200)));
+        let text = serde_json::to_string(&state).unwrap();
+        let mut back: State = serde_json::from_str(&text).unwrap();
+        back.conform(&s);
+        back.apply(&s, Transport::Http, &record("/a", Some(200)));
+        assert_eq!(back.requests.series.len(), 1);
+        assert_eq!(back.requests.series[0].1, 2);
+        assert_eq!(back.latency.series[0].1.count(), 2);
+        assert_eq!(back.business.get("orders"), Some(&0));
+    }
+}

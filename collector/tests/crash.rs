@@ -1,0 +1,246 @@
+//! Exactly-once metrics across crashes: the real binary tails a spool that a writer keeps
+//! filling, is SIGKILLed at random moments a dozen times and restarted from its checkpoint;
+//! in the end `mcp_oauth_requests_total` equals the records written, none lost or doubled.
+
+use std::fs::OpenOptions;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gatetrace_core::spool::{SpoolLayout, segment_name};
+use testkit::{ChildGuard, wait_until};
+
+const KILLS: usize = 12;
+const WINDOW_SECS: u64 = 1;
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// Small deterministic generator (the seed is printed so a failure can be replayed).
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Appends batches of complete lines to the current window's segment, like the plugin.
+fn writer(spool: PathBuf, stop: Arc<AtomicBool>, written: Arc<AtomicU64>) {
+    let layout = SpoolLayout {
+        window_secs: WINDOW_SECS,
+        ..SpoolLayout::default()
+    };
+    let mut n = written.load(Ordering::SeqCst);
+    while !stop.load(Ordering::SeqCst) {
+        let now = now_ns();
+        let path = spool.join(segment_name(layout.window_start(now)));
+        let mut batch = String::new();
+        for _ in 0..50 {
+            n += 1;
+            let status = [200, 201, 404, 500][(n % 4) as usize];
+            batch += &format!(
+                "{{\"v\":1,\"request_id\":\"r{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
+                 \"sampled\":{},\"start_unix_ns\":{now},\"duration_ns\":{},\"method\":\"POST\",\
+                 \"endpoint\":\"/mcp\",\"status\":{status},\"service\":\"mcp\",\"host_kind\":\"traefik\"}}\n",
+                n % 3 == 0,
+                1_000_000 * (n % 700),
+            );
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        // One write of whole lines, as the plugin does.
+        file.write_all(batch.as_bytes()).unwrap();
+        written.store(n, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+/// Sum of every `mcp_oauth_requests_total` series (chunked encoding aside, values are whole
+/// lines, so a plain scan works).
+fn requests_total(body: &str) -> u64 {
+    body.lines()
+        .filter(|l| l.starts_with("mcp_oauth_requests_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+fn start(dir: &Path, run: usize) -> (ChildGuard, u16) {
+    let spool = dir.join("spool");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatetrace-collector"));
+    command.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--access-log",
+        "off",
+        "--spool-dir",
+        spool.to_str().unwrap(),
+        "--spool-window-secs",
+        &WINDOW_SECS.to_string(),
+        "--spool-grace-secs",
+        "1",
+        "--spool-poll-ms",
+        "20",
+        "--checkpoint",
+        dir.join("checkpoint.json").to_str().unwrap(),
+        "--checkpoint-interval-ms",
+        "100",
+    ]);
+    let child = ChildGuard::spawn(&mut command, dir.join(format!("run-{run}.log")));
+    let mut port = 0;
+    wait_until(
+        "the collector to log its address",
+        Duration::from_secs(20),
+        || {
+            let log = child.log();
+            let Some(rest) = log.split("\"listen\":\"127.0.0.1:").nth(1) else {
+                return false;
+            };
+            port = rest.split('"').next().unwrap().parse().unwrap();
+            true
+        },
+    );
+    wait_until("/ready", Duration::from_secs(20), || {
+        http_get(port, "/ready").is_some_and(|(status, _)| status == 200)
+    });
+    (child, port)
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let seed = now_ns() | 1;
+    println!("seed {seed}");
+    let mut rng = XorShift(seed);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (spool, stop, written) = (spool.clone(), stop.clone(), written.clone());
+        std::thread::spawn(move || writer(spool, stop, written))
+    };
+
+    let started = Instant::now();
+    let mut seen_at_kill = Vec::new();
+    for run in 0..KILLS {
+        let (mut child, port) = start(dir.path(), run);
+        // Sometimes right away (mid catch-up or mid-checkpoint), sometimes after a while.
+        std::thread::sleep(Duration::from_millis(rng.below(400)));
+        let seen = http_get(port, "/metrics").map_or(0, |(_, body)| requests_total(&body));
+        child.kill();
+        seen_at_kill.push(seen);
+        assert!(
+            child
+                .log()
+                .lines()
+                .all(|l| !l.contains("\"level\":\"ERROR\"")),
+            "run {run}:\n{}",
+            child.log()
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let total = written.load(Ordering::SeqCst);
+    println!("written {total}, counts seen just before each kill {seen_at_kill:?}");
+    assert!(
+        seen_at_kill.windows(2).any(|w| w[1] > w[0]) && *seen_at_kill.last().unwrap() < total,
+        "the kills must land while ingestion is under way"
+    );
+
+    let (_child, port) = start(dir.path(), KILLS);
+    let mut last = 0;
+    wait_until(
+        "every record to be counted",
+        Duration::from_secs(30),
+        || {
+            last = http_get(port, "/metrics").map_or(0, |(_, body)| requests_total(&body));
+            assert!(last <= total, "counted {last} > written {total}: doubled");
+            last == total
+        },
+    );
+    // Still exact a few checkpoints later (nothing re-read).
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, body) = http_get(port, "/metrics").unwrap();
+    assert_eq!(requests_total(&body), total);
+    let segments = std::fs::read_dir(&spool).unwrap().count();
+    println!(
+        "{KILLS} kills in {:?}; {segments} segment(s) left in the spool",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn sigterm_drains_and_writes_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("spool")).unwrap();
+    let (mut child, port) = start(dir.path(), 0);
+    let body: String = (1..=3u64)
+        .map(|n| {
+            format!(
+                "{{\"v\":1,\"request_id\":\"r{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
+                 \"sampled\":false,\"start_unix_ns\":1,\"duration_ns\":1,\"method\":\"GET\",\
+                 \"endpoint\":\"/x\",\"status\":200,\"service\":\"s\",\"host_kind\":\"kong\"}}\n"
+            )
+        })
+        .collect();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /v1/records HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("\"accepted\":3"), "{answer}");
+    // Acknowledged means durable: the checkpoint already holds the batch.
+    let state = gatetrace_collector::checkpoint::load(&dir.path().join("checkpoint.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.received[0], 3);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exit = None;
+    wait_until("the collector to exit on SIGTERM", Duration::from_secs(20), || {
+        exit = child.try_wait();
+        exit.is_some()
+    });
+    assert!(exit.unwrap().success(), "{}", child.log());
+    assert!(child.log().contains("gatetrace-collector stopped"), "{}", child.log());
+    assert!(http_get(port, "/health").is_none(), "no longer serving");
+}

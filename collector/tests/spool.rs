@@ -1,0 +1,221 @@
+//! Spool tailing in-process: new segments, partial lines, vanished and unreadable files,
+//! deletion only as the layout allows, and resuming from the checkpoint after a restart.
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use gatetrace_collector::{Collector, Config};
+use gatetrace_core::spool::segment_name;
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+
+fn line(n: u64) -> String {
+    format!(
+        "{{\"v\":1,\"request_id\":\"req-{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
+         \"sampled\":false,\"start_unix_ns\":1700000000000000000,\"duration_ns\":1000000,\
+         \"method\":\"GET\",\"endpoint\":\"/mcp\",\"status\":200,\"service\":\"mcp\",\"host_kind\":\"traefik\"}}\n"
+    )
+}
+
+fn append(dir: &Path, window: u64, text: &str) {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(segment_name(window)))
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+fn current_window() -> u64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    secs - secs % 3600
+}
+
+async fn start(spool: &Path, checkpoint: &Path) -> Collector {
+    let config = Config::load([
+        "gatetrace-collector",
+        "--access-log",
+        "off",
+        "--spool-dir",
+        spool.to_str().unwrap(),
+        "--spool-poll-ms",
+        "10",
+        "--spool-window-secs",
+        "3600",
+        "--spool-grace-secs",
+        "0",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--checkpoint-interval-ms",
+        "20",
+    ])
+    .unwrap();
+    Collector::start(config, None).await.unwrap()
+}
+
+async fn scrape(c: &Collector) -> String {
+    let response = c
+        .app()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+const REQUESTS: &str =
+    "mcp_oauth_requests_total{service=\"mcp\",method=\"GET\",endpoint=\"/mcp\",status=\"200\"}";
+
+async fn wait_for(c: &Collector, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(c).await;
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn follows_segments_and_waits_for_partial_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let w = current_window();
+    let third = line(3);
+    append(&spool, w, &(line(1) + &line(2) + &third[..40]));
+    let c = start(&spool, &dir.path().join("cp.json")).await;
+    wait_for(&c, "two complete lines", |t| value(t, REQUESTS) == 2.0).await;
+    // The partial line is neither counted nor rejected while it is incomplete.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = scrape(&c).await;
+    assert_eq!(value(&text, REQUESTS), 2.0);
+    assert_eq!(
+        value(
+            &text,
+            "gatetrace_collector_records_rejected_total{reason=\"invalid_json\"}"
+        ),
+        0.0
+    );
+    assert!(value(&text, "gatetrace_collector_spool_lag_bytes") > 0.0);
+    append(&spool, w, &third[40..]);
+    wait_for(&c, "the completed line", |t| value(t, REQUESTS) == 3.0).await;
+    // A newer segment is followed too.
+    append(&spool, w + 3600, &line(4));
+    let text = wait_for(&c, "the next segment", |t| value(t, REQUESTS) == 4.0).await;
+    assert_eq!(value(&text, "gatetrace_collector_spool_lag_bytes"), 0.0);
+    assert_eq!(
+        value(
+            &text,
+            "gatetrace_collector_records_received_total{transport=\"spool\"}"
+        ),
+        4.0
+    );
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn unreadable_and_vanishing_segments_are_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let w = current_window();
+    // A "segment" that cannot be read (a directory: root ignores file permissions).
+    std::fs::create_dir(spool.join(segment_name(w - 7200))).unwrap();
+    append(&spool, w - 3600, &line(1));
+    append(&spool, w, &line(2));
+    let c = start(&spool, &dir.path().join("cp.json")).await;
+    let text = wait_for(&c, "both readable segments", |t| value(t, REQUESTS) == 2.0).await;
+    assert!(
+        value(
+            &text,
+            "gatetrace_collector_spool_errors_total{kind=\"unreadable\"}"
+        ) >= 1.0
+    );
+    // A segment vanishing under the tailer is forgotten; later data still arrives.
+    std::fs::remove_file(spool.join(segment_name(w))).unwrap();
+    append(&spool, w + 3600, &line(3));
+    wait_for(&c, "data after a vanished segment", |t| {
+        value(t, REQUESTS) == 3.0
+    })
+    .await;
+    let response = c
+        .app()
+        .oneshot(Request::get("/ready").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "a bad segment does not make the collector unready"
+    );
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn finished_segments_are_deleted_only_when_the_layout_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let w = current_window();
+    let old = w - 2 * 3600;
+    append(&spool, old, &(line(1) + &line(2)));
+    append(&spool, w, &line(3));
+    let c = start(&spool, &dir.path().join("cp.json")).await;
+    wait_for(&c, "all lines", |t| value(t, REQUESTS) == 3.0).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while spool.join(segment_name(old)).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old segment never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The current window's segment stays (its window is open).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(spool.join(segment_name(w)).exists());
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_resumes_from_the_checkpoint_without_loss_or_double_counting() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let checkpoint = dir.path().join("cp.json");
+    let w = current_window();
+    append(&spool, w, &(line(1) + &line(2)));
+    let c = start(&spool, &checkpoint).await;
+    wait_for(&c, "first lines", |t| value(t, REQUESTS) == 2.0).await;
+    c.shutdown().await.unwrap();
+    assert!(checkpoint.exists());
+
+    append(&spool, w, &(line(3) + &line(4) + &line(5)));
+    let c = start(&spool, &checkpoint).await;
+    wait_for(&c, "counters to continue", |t| value(t, REQUESTS) == 5.0).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        value(&scrape(&c).await, REQUESTS),
+        5.0,
+        "nothing counted twice"
+    );
+    c.shutdown().await.unwrap();
+}

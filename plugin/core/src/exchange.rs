@@ -1,0 +1,489 @@
+//! The per-request lifecycle both adapters drive, so one request gives the same record on
+//! Traefik and on Envoy: [`Exchange::begin`] with the request head → what to set upstream and
+//! whether to buffer; [`Exchange::response_headers`] → classification from response headers;
+//! [`Exchange::finish`] → the [`Record`].
+//!
+//! The core asks for headers by name through [`HeaderLookup`], only those it needs:
+//! [`REQUEST_HEADERS`] (plus the configured request id header, and `user-agent` only when
+//! recorded) and [`RESPONSE_HEADERS`]. The query string, `Authorization` (only "is there a
+//! Bearer token"), cookies and token values never enter the exchange.
+
+use crate::classify::{
+    BearerError, TokenMode, has_bearer_token, parse_www_authenticate, request_wants_stream,
+    response_is_stream, session, session_label, token_mode, token_result,
+};
+use crate::config::{BufferMode, Config};
+use crate::ids::{Instance, accept_incoming_request_id};
+use crate::record::{HostKind, Record, SCHEMA_MAJOR};
+use crate::route::{Method, endpoint, strip_query};
+use crate::trace::{SpanContext, TraceparentHeader, TracestateBuilder, parse_traceparent};
+
+/// Request headers the core may read (lowercase), besides the configured request id header
+/// ([`Config::request_id_header`]); `user-agent` is read only when `recordUserAgent` is on,
+/// `authorization` only when the route's token mode is not `off` (and only for "is there a
+/// Bearer token"), `mcp-session-id` only when `sessionId` is not `off`.
+pub const REQUEST_HEADERS: &[&str] = &[
+    "traceparent",
+    "tracestate",
+    "authorization",
+    "mcp-session-id",
+    "accept",
+    "upgrade",
+    "content-type",
+    "content-length",
+    "user-agent",
+];
+
+/// Response headers the core reads in [`Exchange::response_headers`] (lowercase).
+pub const RESPONSE_HEADERS: &[&str] = &[
+    "content-type",
+    "mcp-session-id",
+    "www-authenticate",
+    "content-length",
+];
+
+/// Longest authority kept in a record.
+pub const MAX_HOST_LEN: usize = 255;
+/// Longest client address kept in a record.
+pub const MAX_CLIENT_ADDR_LEN: usize = 64;
+/// Longest user agent kept in a record.
+pub const MAX_USER_AGENT_LEN: usize = 256;
+
+/// Header access the adapter provides. Names are lowercase ASCII.
+pub trait HeaderLookup {
+    /// Calls `visit` once for every value of header `name`, in order (a host that joins
+    /// repeated headers with `,` may call it once). Does nothing when the header is absent.
+    fn each_value(&mut self, name: &str, visit: &mut dyn FnMut(&[u8]));
+}
+
+/// Test- and harness-friendly lookup over `(name, value)` pairs, names matched
+/// case-insensitively.
+impl<N: AsRef<[u8]>, V: AsRef<[u8]>> HeaderLookup for [(N, V)] {
+    fn each_value(&mut self, name: &str, visit: &mut dyn FnMut(&[u8])) {
+        for (n, v) in self.iter() {
+            if n.as_ref().eq_ignore_ascii_case(name.as_bytes()) {
+                visit(v.as_ref());
+            }
+        }
+    }
+}
+
+impl<N: AsRef<[u8]>, V: AsRef<[u8]>> HeaderLookup for Vec<(N, V)> {
+    fn each_value(&mut self, name: &str, visit: &mut dyn FnMut(&[u8])) {
+        self.as_mut_slice().each_value(name, visit);
+    }
+}
+
+/// The request line and connection facts an adapter passes to [`Exchange::begin`].
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    pub method: &'a [u8],
+    /// Path and query as received (the query is stripped here, never stored).
+    pub path_and_query: &'a [u8],
+    /// `Host` / `:authority`.
+    pub authority: Option<&'a [u8]>,
+    /// Client address (recorded only with `recordClientAddr`).
+    pub client_addr: Option<&'a [u8]>,
+}
+
+/// What the adapter does to the upstream request and the response, from [`Exchange::upstream`].
+#[derive(Debug, Clone, Copy)]
+pub struct Upstream<'a> {
+    /// Lowercase request id header name.
+    pub request_id_header: &'a str,
+    /// The request id in effect.
+    pub request_id: &'a str,
+    /// Whether the request id header must be (over)written upstream: false when the incoming
+    /// id was kept as it was.
+    pub set_request_id: bool,
+    /// Set the request id header on the response too.
+    pub echo_request_id: bool,
+    /// Always set upstream (replacing any incoming value).
+    pub traceparent: &'a str,
+    pub tracestate: TracestateAction<'a>,
+    /// Ask the host to buffer the response (Traefik: needed to read the status).
+    pub buffer_response: bool,
+    /// The request asks for a stream (SSE, upgrade, gRPC).
+    pub is_stream: bool,
+}
+
+/// What to do with the upstream `tracestate` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TracestateAction<'a> {
+    /// Leave it as it arrived (absent, or one valid value passed on unchanged).
+    Keep,
+    /// Replace it with this value (several headers joined, or members capped).
+    Set(&'a str),
+    /// Remove it (the incoming trace context was invalid or it was malformed).
+    Remove,
+}
+
+/// One request in flight between `begin` and `finish`.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    start_unix_ns: u64,
+    request_id: String,
+    set_request_id: bool,
+    span: SpanContext,
+    traceparent: TraceparentHeader,
+    tracestate: Option<String>,
+    tracestate_action: TracestateKind,
+    method: Method,
+    endpoint: String,
+    host: Option<String>,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+    request_bytes: Option<u64>,
+    bearer: bool,
+    token_mode: TokenMode,
+    request_session: Option<String>,
+    wants_stream: bool,
+    upgrade: bool,
+    buffer_response: bool,
+    /// Indices into `Config::counters` whose method and route matched.
+    counter_candidates: Vec<usize>,
+    response: ResponseFacts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TracestateKind {
+    Keep,
+    Set,
+    Remove,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ResponseFacts {
+    seen: bool,
+    stream: bool,
+    session: Option<String>,
+    challenge: BearerError,
+    bytes: Option<u64>,
+}
+
+impl Exchange {
+    /// Starts an exchange: picks the request id (incoming per policy, or generated), continues
+    /// or starts the trace, labels method and endpoint, and reads the request headers the
+    /// core needs. Never fails: every malformed input falls back.
+    pub fn begin<H: HeaderLookup + ?Sized>(
+        config: &Config,
+        instance: &mut Instance,
+        head: &RequestHead<'_>,
+        headers: &mut H,
+        now_unix_ns: u64,
+        entropy: &[u8],
+    ) -> Self {
+        let ids = instance.next_ids(now_unix_ns, entropy);
+
+        let mut incoming_id: Option<String> = None;
+        let mut id_values = 0usize;
+        headers.each_value(&config.request_id_header, &mut |v| {
+            id_values += 1;
+            if id_values == 1
+                && accept_incoming_request_id(
+                    v,
+                    config.request_id_policy,
+                    config.request_id_max_length,
+                )
+            {
+                incoming_id = core::str::from_utf8(v).ok().map(str::to_string);
+            }
+        });
+        if id_values > 1 {
+            incoming_id = None;
+        }
+        let (request_id, set_request_id) = match incoming_id {
+            Some(id) => (id, false),
+            None => (crate::hash::hex_string(&ids.request_id), true),
+        };
+
+        let mut incoming = None;
+        let mut traceparent_count = 0usize;
+        headers.each_value("traceparent", &mut |v| {
+            traceparent_count += 1;
+            if traceparent_count == 1 {
+                incoming = parse_traceparent(v);
+            }
+        });
+        if traceparent_count > 1 {
+            incoming = None;
+        }
+        let span = SpanContext::continue_or_start(
+            incoming.as_ref(),
+            ids.trace_id,
+            ids.span_id,
+            config.sample_ratio,
+        );
+
+        let mut tracestate_in = TracestateBuilder::default();
+        headers.each_value("tracestate", &mut |v| tracestate_in.push(v));
+        let (tracestate, tracestate_action) = if tracestate_in.values() == 0 {
+            (None, TracestateKind::Keep)
+        } else if incoming.is_none() {
+            (None, TracestateKind::Remove)
+        } else if tracestate_in.unchanged() {
+            (tracestate_in.finish(), TracestateKind::Keep)
+        } else {
+            match tracestate_in.finish() {
+                Some(joined) => (Some(joined), TracestateKind::Set),
+                None => (None, TracestateKind::Remove),
+            }
+        };
+
+        let method = Method::from_bytes(head.method);
+        let path = strip_query(head.path_and_query);
+        let endpoint = endpoint(path, &config.routes, config.endpoint_limits);
+
+        let token_mode = token_mode(&config.token_rules, config.token_default, path);
+        let mut bearer = false;
+        if token_mode != TokenMode::Off {
+            headers.each_value("authorization", &mut |v| bearer |= has_bearer_token(v));
+        }
+
+        let mut request_session = None;
+        if config.session_id != crate::classify::SessionIdMode::Off {
+            headers.each_value("mcp-session-id", &mut |v| {
+                if request_session.is_none() {
+                    request_session = session_label(v, config.session_id);
+                }
+            });
+        }
+
+        let mut accepts_sse = false;
+        headers.each_value("accept", &mut |v| {
+            accepts_sse |= request_wants_stream(Some(v), false, None);
+        });
+        let mut upgrade = false;
+        headers.each_value("upgrade", &mut |v| upgrade |= !v.is_empty());
+        let mut grpc = false;
+        headers.each_value("content-type", &mut |v| {
+            grpc |= request_wants_stream(None, false, Some(v));
+        });
+        let wants_stream = accepts_sse || upgrade || grpc;
+
+        let mut request_bytes = None;
+        headers.each_value("content-length", &mut |v| {
+            request_bytes = parse_content_length(v);
+        });
+
+        let user_agent = if config.record_user_agent {
+            let mut agent = None;
+            headers.each_value("user-agent", &mut |v| {
+                if agent.is_none() {
+                    agent = bounded_text(v, MAX_USER_AGENT_LEN);
+                }
+            });
+            agent
+        } else {
+            None
+        };
+
+        let buffer_response = match config.buffer_responses {
+            BufferMode::Always => true,
+            BufferMode::Never => false,
+            BufferMode::Auto => {
+                !wants_stream || config.buffer_routes.iter().any(|r| r.matches(path))
+            }
+        };
+
+        let counter_candidates = config
+            .counters
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.matches_request(method, path))
+            .map(|(i, _)| i)
+            .collect();
+
+        Self {
+            start_unix_ns: now_unix_ns,
+            request_id,
+            set_request_id,
+            traceparent: span.traceparent(),
+            span,
+            tracestate,
+            tracestate_action,
+            method,
+            endpoint,
+            host: head.authority.and_then(|a| bounded_token(a, MAX_HOST_LEN)),
+            client_addr: if config.record_client_addr {
+                head.client_addr
+                    .and_then(|a| bounded_token(a, MAX_CLIENT_ADDR_LEN))
+            } else {
+                None
+            },
+            user_agent,
+            request_bytes,
+            bearer,
+            token_mode,
+            request_session,
+            wants_stream,
+            upgrade,
+            buffer_response,
+            counter_candidates,
+            response: ResponseFacts::default(),
+        }
+    }
+
+    /// What the adapter sets upstream and whether it buffers the response.
+    #[must_use]
+    pub fn upstream<'a>(&'a self, config: &'a Config) -> Upstream<'a> {
+        Upstream {
+            request_id_header: &config.request_id_header,
+            request_id: &self.request_id,
+            set_request_id: self.set_request_id,
+            echo_request_id: config.echo_request_id,
+            traceparent: self.traceparent.as_str(),
+            tracestate: match (self.tracestate_action, &self.tracestate) {
+                (TracestateKind::Set, Some(value)) => TracestateAction::Set(value),
+                (TracestateKind::Remove, _) => TracestateAction::Remove,
+                _ => TracestateAction::Keep,
+            },
+            buffer_response: self.buffer_response,
+            is_stream: self.wants_stream,
+        }
+    }
+
+    /// The request id in effect.
+    #[must_use]
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The gateway's trace position (trace id, its span, the parent, sampled).
+    #[must_use]
+    pub fn span(&self) -> &SpanContext {
+        &self.span
+    }
+
+    /// Reads the response headers the core needs ([`RESPONSE_HEADERS`]); call once, when
+    /// they are known (Traefik: in `handle_response`; proxy-wasm: `on_http_response_headers`).
+    pub fn response_headers<H: HeaderLookup + ?Sized>(&mut self, config: &Config, headers: &mut H) {
+        let facts = &mut self.response;
+        facts.seen = true;
+        headers.each_value("content-type", &mut |v| {
+            facts.stream |= response_is_stream(v);
+        });
+        if config.session_id != crate::classify::SessionIdMode::Off {
+            headers.each_value("mcp-session-id", &mut |v| {
+                if facts.session.is_none() {
+                    facts.session = session_label(v, config.session_id);
+                }
+            });
+        }
+        headers.each_value("www-authenticate", &mut |v| {
+            let found = parse_www_authenticate(v);
+            if found != BearerError::None && facts.challenge != BearerError::InsufficientScope {
+                facts.challenge = found;
+            }
+        });
+        headers.each_value("content-length", &mut |v| {
+            facts.bytes = parse_content_length(v);
+        });
+    }
+
+    /// Sets the response size when the adapter counted it (e.g. a buffered body).
+    pub fn set_response_bytes(&mut self, bytes: u64) {
+        self.response.bytes = Some(bytes);
+    }
+
+    /// Ends the exchange and builds its record. `status` is `None` when the host could not
+    /// know it (an unbuffered stream on Traefik); `dropped` is the emitter's count of records
+    /// dropped since its previous record.
+    #[must_use]
+    pub fn finish(
+        self,
+        config: &Config,
+        status: Option<u16>,
+        end_unix_ns: u64,
+        host_kind: HostKind,
+        dropped: u64,
+    ) -> Record {
+        let streamed = self.response.stream
+            || status == Some(101)
+            || (self.upgrade && status.is_none())
+            || (self.wants_stream && !self.response.seen);
+        let token = token_result(
+            self.token_mode,
+            self.bearer,
+            status,
+            self.response.challenge,
+        );
+        let session = session(
+            self.method,
+            self.request_session.as_deref(),
+            self.response.session.as_deref(),
+            status,
+        );
+        let counters = self
+            .counter_candidates
+            .iter()
+            .filter_map(|&i| config.counters.get(i))
+            .filter(|rule| rule.matches_status(status))
+            .map(|rule| rule.name.clone())
+            .collect();
+        Record {
+            v: SCHEMA_MAJOR,
+            request_id: self.request_id,
+            trace_id: self.span.trace_id.to_hex(),
+            span_id: self.span.span_id.to_hex(),
+            parent_span_id: self.span.parent_span_id.map(|p| p.to_hex()),
+            sampled: self.span.sampled,
+            start_unix_ns: self.start_unix_ns,
+            duration_ns: end_unix_ns.saturating_sub(self.start_unix_ns),
+            streamed,
+            method: self.method.as_str().to_string(),
+            endpoint: self.endpoint,
+            status,
+            service: config.service.clone(),
+            host: self.host,
+            client_addr: self.client_addr,
+            user_agent: self.user_agent,
+            request_bytes: self.request_bytes,
+            response_bytes: self.response.bytes,
+            session,
+            token,
+            counters,
+            host_kind,
+            dropped,
+        }
+    }
+}
+
+fn parse_content_length(value: &[u8]) -> Option<u64> {
+    let value = value.trim_ascii();
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    core::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// A host or address: printable ASCII without spaces, quotes or backslashes, at most `max`.
+fn bounded_token(value: &[u8], max: usize) -> Option<String> {
+    let value = value.trim_ascii();
+    let ok = !value.is_empty()
+        && value.len() <= max
+        && value
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+    ok.then(|| String::from_utf8_lossy(value).into_owned())
+}
+
+/// Free text (a user agent): cut to `max` bytes, anything but printable ASCII replaced by `?`.
+fn bounded_text(value: &[u8], max: usize) -> Option<String> {
+    let value = value.trim_ascii();
+    if value.is_empty() {
+        return None;
+    }
+    let text: String = value
+        .iter()
+        .take(max)
+        .map(|&b| {
+            if b == b' ' || b.is_ascii_graphic() {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    Some(text)
+}

@@ -1,0 +1,641 @@
+//! The Traefik adapter: per instance, the config, the id generator and the spool writer; per
+//! request, the host calls that feed the core's exchange and the record that goes to the spool.
+//! Generic over [`Host`] so it runs natively against a fake host in tests.
+
+use std::path::PathBuf;
+
+use gatetrace_core::config::Config;
+use gatetrace_core::exchange::{Exchange, HeaderLookup, RequestHead, TracestateAction};
+use gatetrace_core::ids::Instance;
+use gatetrace_core::record::HostKind;
+
+use crate::abi::{HeaderKind, LogLevel, nul_terminated, pack_ctx_next};
+use crate::host::{Buf, Host};
+use crate::spool::{Outcome, SpoolDir, SpoolWriter, claim_salt};
+
+/// Most requests of one instance awaiting `handle_response` (Traefik runs one at a time per
+/// instance; more means responses never came, and the oldest are forgotten).
+const MAX_PENDING: usize = 16;
+
+/// What the instance learns from its environment at start.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// The node's name (`GATETRACE_NODE` or `HOSTNAME`, passed by Traefik's `settings.envs`).
+    pub node: String,
+}
+
+impl Env {
+    /// Reads the environment Traefik passes through.
+    #[must_use]
+    pub fn from_process() -> Self {
+        let node = std::env::var("GATETRACE_NODE")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_default();
+        Self { node }
+    }
+}
+
+/// Buffers reused by every request of the instance.
+#[derive(Debug)]
+struct Bufs {
+    names: Buf,
+    value: Buf,
+    method: Buf,
+    uri: Buf,
+    addr: Buf,
+    authority: Buf,
+    line: Vec<u8>,
+}
+
+/// One plugin instance, writing through spool directory access `D`.
+#[derive(Debug)]
+pub struct Plugin<D> {
+    config: Config,
+    ids: Instance,
+    spool: SpoolWriter<D>,
+    pending: Vec<Pending>,
+    next_ctx: u32,
+    bufs: Bufs,
+    /// A spool failure was logged already (log once, then only count).
+    spool_warned: bool,
+}
+
+impl<D: SpoolDir> Plugin<D> {
+    /// Reads and validates the config, claims the instance salt and opens the spool with
+    /// `open_dir` (given the configured dir). The error names the bad key; the caller logs it
+    /// and refuses to run.
+    pub fn new(
+        host: &mut impl Host,
+        env: &Env,
+        open_dir: impl FnOnce(&str) -> D,
+    ) -> Result<Self, String> {
+        let mut raw = Buf::with_capacity(1024);
+        host.config(&mut raw);
+        let config = Config::from_json(raw.bytes())
+            .map_err(|e| format!("gatetrace: invalid middleware config: {e}"))?;
+        let start = host.now_unix_ns();
+        let dir = PathBuf::from(&config.spool.dir);
+        let claimed = match claim_salt(&dir, start) {
+            Ok(offset) => offset,
+            Err(e) => {
+                // Not fatal: the request path still works, records count as dropped.
+                host.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "gatetrace: spool dir {} not writable ({e}); records will be dropped",
+                        config.spool.dir
+                    ),
+                );
+                u64::MAX
+            }
+        };
+        let ids = Instance::new(&[claimed, start, Instance::salt_word(env.node.as_bytes())]);
+        let spool = SpoolWriter::new(open_dir(&config.spool.dir), config.spool.layout);
+        Ok(Self {
+            config,
+            ids,
+            spool,
+            pending: Vec::with_capacity(2),
+            next_ctx: 0,
+            bufs: Bufs {
+                names: Buf::with_capacity(512),
+                value: Buf::with_capacity(256),
+                method: Buf::with_capacity(16),
+                uri: Buf::with_capacity(256),
+                addr: Buf::with_capacity(64),
+                authority: Buf::with_capacity(64),
+                line: Vec::with_capacity(1024),
+            },
+            spool_warned: false,
+        })
+    }
+
+    /// `handle_request`: sets ids and trace context upstream (and the id on the response when
+    /// configured), asks for buffering when the request cannot stream, keeps the exchange.
+    pub fn on_request(&mut self, host: &mut impl Host) -> i64 {
+        let start = host.now_unix_ns();
+        let bufs = &mut self.bufs;
+        host.method(&mut bufs.method);
+        host.uri(&mut bufs.uri);
+        if self.config.record_client_addr {
+            host.source_addr(&mut bufs.addr);
+        }
+        host.header_names(HeaderKind::Request, &mut bufs.names);
+        let mut lookup = HostHeaders {
+            host: &mut *host,
+            kind: HeaderKind::Request,
+            names: bufs.names.bytes(),
+            value: &mut bufs.value,
+        };
+        let authority = lookup.first("host", &mut bufs.authority);
+        let head = RequestHead {
+            method: bufs.method.bytes(),
+            path_and_query: bufs.uri.bytes(),
+            authority,
+            client_addr: self.config.record_client_addr.then(|| bufs.addr.bytes()),
+        };
+        let exchange = Exchange::begin(&self.config, &mut self.ids, &head, &mut lookup, start, &[]);
+        let up = exchange.upstream(&self.config);
+        let id_header = up.request_id_header.as_bytes();
+        if up.set_request_id {
+            host.set_header(HeaderKind::Request, id_header, up.request_id.as_bytes());
+        }
+        if up.echo_request_id {
+            host.set_header(HeaderKind::Response, id_header, up.request_id.as_bytes());
+        }
+        host.set_header(
+            HeaderKind::Request,
+            b"traceparent",
+            up.traceparent.as_bytes(),
+        );
+        match up.tracestate {
+            TracestateAction::Keep => {}
+            TracestateAction::Set(value) => {
+                host.set_header(HeaderKind::Request, b"tracestate", value.as_bytes());
+            }
+            TracestateAction::Remove => host.remove_header(HeaderKind::Request, b"tracestate"),
+        }
+        let buffered = up.buffer_response && host.enable_buffer_response();
+        self.next_ctx = self.next_ctx.wrapping_add(1).max(1);
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.remove(0);
+        }
+        self.pending.push(Pending {
+            ctx: self.next_ctx,
+            buffered,
+            exchange,
+        });
+        pack_ctx_next(self.next_ctx, true)
+    }
+
+    /// `handle_response`: reads the status (only when buffered) and the response headers,
+    /// finishes the record and appends it to the spool.
+    pub fn on_response(&mut self, host: &mut impl Host, req_ctx: u32, is_error: bool) {
+        let Some(index) = self.pending.iter().position(|p| p.ctx == req_ctx) else {
+            return;
+        };
+        let Pending {
+            buffered,
+            mut exchange,
+            ..
+        } = self.pending.swap_remove(index);
+        let end = host.now_unix_ns();
+        // Never ask for the status without buffering: the host would panic.
+        let status = (buffered && !is_error).then(|| host.status_code());
+        let bufs = &mut self.bufs;
+        host.header_names(HeaderKind::Response, &mut bufs.names);
+        let mut lookup = HostHeaders {
+            host: &mut *host,
+            kind: HeaderKind::Response,
+            names: bufs.names.bytes(),
+            value: &mut bufs.value,
+        };
+        exchange.response_headers(&self.config, &mut lookup);
+        if !self.spool.admit(end) {
+            return;
+        }
+        let reported = self.spool.dropped();
+        let record = exchange.finish(&self.config, status, end, HostKind::Traefik, reported);
+        bufs.line.clear();
+        record.write_ndjson_line(&mut bufs.line);
+        if let Outcome::Failed(e) = self.spool.write(&bufs.line, reported)
+            && !self.spool_warned
+        {
+            self.spool_warned = true;
+            host.log(
+                LogLevel::Warn,
+                &format!("gatetrace: spool write failed ({e}); counting dropped records"),
+            );
+        }
+    }
+}
+
+/// One request between `handle_request` and `handle_response`.
+#[derive(Debug)]
+struct Pending {
+    ctx: u32,
+    /// The host agreed to buffer the response: only then may the status be read.
+    buffered: bool,
+    exchange: Exchange,
+}
+
+/// The core's header access over the host: one `get_header_names` per phase tells which
+/// headers exist, so only present headers cost a `get_header_values` call.
+struct HostHeaders<'a, H> {
+    host: &'a mut H,
+    kind: HeaderKind,
+    names: &'a [u8],
+    value: &'a mut Buf,
+}
+
+impl<H: Host> HostHeaders<'_, H> {
+    fn present(&self, name: &str) -> bool {
+        nul_terminated(self.names).any(|n| n == name.as_bytes())
+    }
+
+    /// The first value of `name` copied into `out` (it must outlive this lookup).
+    fn first<'b>(&mut self, name: &str, out: &'b mut Buf) -> Option<&'b [u8]> {
+        if !self.present(name) {
+            return None;
+        }
+        self.host.header_values(self.kind, name.as_bytes(), out);
+        let first = nul_terminated(out.bytes()).next()?.len();
+        Some(&out.bytes()[..first])
+    }
+}
+
+impl<H: Host> HeaderLookup for HostHeaders<'_, H> {
+    fn each_value(&mut self, name: &str, visit: &mut dyn FnMut(&[u8])) {
+        if !self.present(name) {
+            return;
+        }
+        self.host
+            .header_values(self.kind, name.as_bytes(), self.value);
+        for value in nul_terminated(self.value.bytes()) {
+            visit(value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spool::StdDir;
+    use gatetrace_core::record::Record;
+    use gatetrace_core::trace::parse_traceparent;
+
+    /// A scripted host that logs every call, and panics where Traefik's host would panic
+    /// (reading the status of an unbuffered response).
+    #[derive(Default)]
+    struct FakeHost {
+        config: Vec<u8>,
+        method: Vec<u8>,
+        uri: Vec<u8>,
+        request: Vec<(String, Vec<u8>)>,
+        response: Vec<(String, Vec<u8>)>,
+        status: u16,
+        clock: u64,
+        buffering: bool,
+        calls: Vec<&'static str>,
+        set: Vec<(HeaderKind, String, Vec<u8>)>,
+        removed: Vec<String>,
+        logs: Vec<String>,
+    }
+
+    impl FakeHost {
+        fn new(config: &str) -> Self {
+            Self {
+                config: config.as_bytes().to_vec(),
+                method: b"GET".to_vec(),
+                uri: b"/".to_vec(),
+                request: vec![("host".into(), b"gw.example".to_vec())],
+                response: vec![
+                    ("content-type".into(), b"application/json".to_vec()),
+                    ("content-length".into(), b"2".to_vec()),
+                ],
+                status: 200,
+                clock: 1_700_000_000_000_000_000,
+                ..Self::default()
+            }
+        }
+
+        fn headers(&self, kind: HeaderKind) -> &[(String, Vec<u8>)] {
+            match kind {
+                HeaderKind::Request => &self.request,
+                HeaderKind::Response => &self.response,
+            }
+        }
+
+        fn upstream(&self, name: &str) -> Option<String> {
+            self.set
+                .iter()
+                .rev()
+                .find(|(k, n, _)| *k == HeaderKind::Request && n == name)
+                .map(|(_, _, v)| String::from_utf8(v.clone()).unwrap())
+        }
+    }
+
+    impl Host for FakeHost {
+        fn log(&mut self, _level: LogLevel, message: &str) {
+            self.calls.push("log");
+            self.logs.push(message.to_owned());
+        }
+        fn config(&mut self, out: &mut Buf) {
+            self.calls.push("get_config");
+            out.set(&self.config);
+        }
+        fn method(&mut self, out: &mut Buf) {
+            self.calls.push("get_method");
+            out.set(&self.method);
+        }
+        fn uri(&mut self, out: &mut Buf) {
+            self.calls.push("get_uri");
+            out.set(&self.uri);
+        }
+        fn source_addr(&mut self, out: &mut Buf) {
+            self.calls.push("get_source_addr");
+            out.set(b"127.0.0.1:5555");
+        }
+        fn header_names(&mut self, kind: HeaderKind, out: &mut Buf) -> u32 {
+            self.calls.push("get_header_names");
+            // "a\0b\0": NUL-terminated lowercase names, as the host writes them.
+            let mut bytes = Vec::new();
+            for (name, _) in self.headers(kind) {
+                bytes.extend_from_slice(name.as_bytes());
+                bytes.push(0);
+            }
+            out.set(&bytes);
+            self.headers(kind).len() as u32
+        }
+        fn header_values(&mut self, kind: HeaderKind, name: &[u8], out: &mut Buf) -> u32 {
+            self.calls.push("get_header_values");
+            let mut bytes = Vec::new();
+            let mut count = 0;
+            for (n, v) in self.headers(kind) {
+                if n.as_bytes() == name {
+                    bytes.extend_from_slice(v);
+                    bytes.push(0);
+                    count += 1;
+                }
+            }
+            out.set(&bytes);
+            count
+        }
+        fn set_header(&mut self, kind: HeaderKind, name: &[u8], value: &[u8]) {
+            self.calls.push("set_header_value");
+            let name = String::from_utf8(name.to_vec()).unwrap();
+            self.set.push((kind, name, value.to_vec()));
+        }
+        fn remove_header(&mut self, _kind: HeaderKind, name: &[u8]) {
+            self.calls.push("remove_header");
+            self.removed.push(String::from_utf8(name.to_vec()).unwrap());
+        }
+        fn enable_buffer_response(&mut self) -> bool {
+            self.calls.push("enable_features");
+            self.buffering = true;
+            true
+        }
+        fn status_code(&mut self) -> u16 {
+            self.calls.push("get_status_code");
+            assert!(
+                self.buffering,
+                "get_status_code without buffering panics Traefik"
+            );
+            self.status
+        }
+        fn now_unix_ns(&mut self) -> u64 {
+            self.calls.push("clock_time_get");
+            self.clock += 1_500_000;
+            self.clock
+        }
+    }
+
+    fn config(dir: &std::path::Path, extra: &str) -> String {
+        format!(
+            r#"{{"service":"svc",{extra}"spool":{{"dir":"{}"}}}}"#,
+            dir.display()
+        )
+    }
+
+    fn plugin(host: &mut FakeHost) -> Plugin<StdDir> {
+        let env = Env {
+            node: "node-a".into(),
+        };
+        Plugin::new(host, &env, |d| StdDir(d.into())).expect("valid config")
+    }
+
+    /// Runs one request through both phases; returns the host calls of each phase.
+    fn run(
+        plugin: &mut Plugin<StdDir>,
+        host: &mut FakeHost,
+    ) -> (Vec<&'static str>, Vec<&'static str>) {
+        host.calls.clear();
+        host.buffering = false;
+        let packed = plugin.on_request(host) as u64;
+        assert_eq!(packed as u32, 1, "always continues to next");
+        let request_calls = std::mem::take(&mut host.calls);
+        plugin.on_response(host, (packed >> 32) as u32, false);
+        (request_calls, std::mem::take(&mut host.calls))
+    }
+
+    fn records(dir: &std::path::Path) -> Vec<Record> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("seg-")
+            {
+                for line in std::fs::read_to_string(path).unwrap().lines() {
+                    out.push(Record::from_ndjson_line(line.as_bytes()).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_bad_config_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for (extra, key) in [
+            (r#""bogusKey":1,"#, "bogusKey"),
+            (r#""echoRequestId":"perhaps","#, "echoRequestId"),
+        ] {
+            let mut host = FakeHost::new(&config(dir.path(), extra));
+            let env = Env {
+                node: String::new(),
+            };
+            let err = Plugin::new(&mut host, &env, |d| StdDir(d.into())).unwrap_err();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_plain_request_costs_these_host_calls_and_gives_one_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = FakeHost::new(&config(dir.path(), ""));
+        let mut plugin = plugin(&mut host);
+        host.uri = b"/users/12345?token=SECRET".to_vec();
+        let (request_calls, response_calls) = run(&mut plugin, &mut host);
+        // The host-call budget of a plain buffered request (no incoming id or trace). The
+        // spool append adds path_open + fd_write + fd_close on WASI.
+        assert_eq!(
+            request_calls,
+            [
+                "clock_time_get",
+                "get_method",
+                "get_uri",
+                "get_header_names",
+                "get_header_values", // host
+                "set_header_value",  // x-request-id
+                "set_header_value",  // traceparent
+                "enable_features",
+            ]
+        );
+        assert_eq!(
+            response_calls,
+            [
+                "clock_time_get",
+                "get_status_code",
+                "get_header_names",
+                "get_header_values", // content-type
+                "get_header_values", // content-length
+            ]
+        );
+        let id = host.upstream("x-request-id").unwrap();
+        assert_eq!(id.len(), 32);
+        let tp = parse_traceparent(host.upstream("traceparent").unwrap().as_bytes()).unwrap();
+        let recs = records(dir.path());
+        assert_eq!(recs.len(), 1);
+        let r = &recs[0];
+        assert_eq!(r.request_id, id);
+        assert_eq!(r.trace_id, tp.trace_id.to_hex());
+        assert_eq!(r.span_id, tp.parent_id.to_hex());
+        assert_eq!(r.status, Some(200));
+        assert_eq!(r.duration_ns, 1_500_000);
+        assert_eq!(r.endpoint, "/users/{id}");
+        assert_eq!(r.service, "svc");
+        assert_eq!(r.host_kind, HostKind::Traefik);
+        let line = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(line, 2, "one segment + the claim file");
+    }
+
+    #[test]
+    fn streams_are_never_buffered_and_never_asked_for_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = FakeHost::new(&config(dir.path(), ""));
+        let mut plugin = plugin(&mut host);
+        for (name, value) in [
+            ("accept", &b"application/json, text/event-stream"[..]),
+            ("upgrade", b"websocket"),
+            ("content-type", b"application/grpc"),
+        ] {
+            host.request = vec![(name.into(), value.to_vec())];
+            host.response = vec![("content-type".into(), b"text/event-stream".to_vec())];
+            let (request_calls, response_calls) = run(&mut plugin, &mut host);
+            assert!(!request_calls.contains(&"enable_features"), "{name}");
+            assert!(!response_calls.contains(&"get_status_code"), "{name}");
+        }
+        let recs = records(dir.path());
+        assert_eq!(recs.len(), 3);
+        assert!(recs.iter().all(|r| r.streamed && r.status.is_none()));
+    }
+
+    #[test]
+    fn buffer_modes_always_and_never() {
+        let dir = tempfile::tempdir().unwrap();
+        for (mode, expect) in [("always", true), ("never", false)] {
+            let mut host = FakeHost::new(&config(
+                dir.path(),
+                &format!(r#""bufferResponses":"{mode}","#),
+            ));
+            let mut plugin = plugin(&mut host);
+            host.request = vec![("accept".into(), b"text/event-stream".to_vec())];
+            let (request_calls, response_calls) = run(&mut plugin, &mut host);
+            assert_eq!(request_calls.contains(&"enable_features"), expect, "{mode}");
+            assert_eq!(
+                response_calls.contains(&"get_status_code"),
+                expect,
+                "{mode}"
+            );
+        }
+    }
+
+    #[test]
+    fn incoming_context_is_continued_and_hostile_ids_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = FakeHost::new(&config(dir.path(), r#""echoRequestId":true,"#));
+        let mut plugin = plugin(&mut host);
+        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        host.request = vec![
+            ("x-request-id".into(), b"abc-123".to_vec()),
+            ("traceparent".into(), incoming.as_bytes().to_vec()),
+        ];
+        run(&mut plugin, &mut host);
+        // A kept id is not rewritten upstream, but is echoed.
+        assert_eq!(host.upstream("x-request-id"), None);
+        assert!(
+            host.set.iter().any(|(k, n, v)| *k == HeaderKind::Response
+                && n == "x-request-id"
+                && v == b"abc-123")
+        );
+        let out = parse_traceparent(host.upstream("traceparent").unwrap().as_bytes()).unwrap();
+        assert_eq!(out.trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(out.parent_id.to_hex(), "00f067aa0ba902b7");
+
+        host.set.clear();
+        host.request = vec![("x-request-id".into(), b"{\"x\":\"\xff\"}".to_vec())];
+        run(&mut plugin, &mut host);
+        let replaced = host.upstream("x-request-id").unwrap();
+        assert_eq!(replaced.len(), 32);
+        let recs = records(dir.path());
+        assert_eq!(recs[1].request_id, replaced);
+        assert_eq!(recs[0].parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
+
+        // An invalid traceparent starts a new trace, and its tracestate is removed upstream.
+        host.request = vec![
+            ("traceparent".into(), b"00-zz-bad".to_vec()),
+            ("tracestate".into(), b"vendor=abc".to_vec()),
+        ];
+        run(&mut plugin, &mut host);
+        assert_eq!(host.removed, ["tracestate"]);
+        let started = parse_traceparent(host.upstream("traceparent").unwrap().as_bytes()).unwrap();
+        assert_ne!(started.trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+
+    #[test]
+    fn an_error_or_unknown_context_never_reads_the_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = FakeHost::new(&config(dir.path(), ""));
+        let mut plugin = plugin(&mut host);
+        // A response for a request this instance never saw: ignored.
+        plugin.on_response(&mut host, 999, false);
+        assert!(records(dir.path()).is_empty());
+        // The next handler failed: the record has no status.
+        host.buffering = false;
+        let packed = plugin.on_request(&mut host) as u64;
+        host.calls.clear();
+        plugin.on_response(&mut host, (packed >> 32) as u32, true);
+        assert!(!host.calls.contains(&"get_status_code"));
+        assert_eq!(records(dir.path())[0].status, None);
+    }
+
+    #[test]
+    fn pending_requests_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = FakeHost::new(&config(dir.path(), ""));
+        let mut plugin = plugin(&mut host);
+        for _ in 0..(MAX_PENDING * 3) {
+            plugin.on_request(&mut host);
+        }
+        assert_eq!(plugin.pending.len(), MAX_PENDING);
+    }
+
+    #[test]
+    fn a_missing_spool_dir_logs_once_counts_and_reports_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("not-yet");
+        let mut host = FakeHost::new(&config(&spool, ""));
+        let mut plugin = plugin(&mut host);
+        assert_eq!(host.logs.len(), 1, "claim failure logged: {:?}", host.logs);
+        for _ in 0..3 {
+            run(&mut plugin, &mut host);
+        }
+        assert_eq!(
+            host.logs.len(),
+            2,
+            "one write failure logged: {:?}",
+            host.logs
+        );
+        std::fs::create_dir(&spool).unwrap();
+        run(&mut plugin, &mut host);
+        run(&mut plugin, &mut host);
+        let recs = records(&spool);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].dropped, 3, "the drops are reported once");
+        assert_eq!(recs[1].dropped, 0);
+    }
+}

@@ -1,0 +1,132 @@
+//! Real Traefik on loopback with gatetrace as a local plugin: a temp working dir holding
+//! `plugins-local/src/gatetrace/`, a spool dir mounted into the plugin, static + dynamic config.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use testkit::ChildGuard;
+
+/// The plugin's module name (its directory under `plugins-local/src/`).
+pub const MODULE: &str = "gatetrace";
+
+/// A running Traefik; killed on drop, its temp dir removed.
+pub struct Traefik {
+    pub port: u16,
+    pub spool: PathBuf,
+    pub child: ChildGuard,
+    /// Kept for its drop: the working dir lives as long as Traefik.
+    _dir: tempfile::TempDir,
+}
+
+/// The manifest committed next to the crate.
+fn manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".traefik.yml")
+}
+
+/// Copies the built plugin into `<work>/plugins-local/src/gatetrace/`.
+fn install_plugin(work: &Path) {
+    let dest = work.join("plugins-local/src").join(MODULE);
+    std::fs::create_dir_all(&dest).unwrap();
+    let wasm = testkit::wasm_artifact("gatetrace-traefik.wasm");
+    std::fs::copy(&wasm, dest.join("plugin.wasm")).unwrap();
+    std::fs::copy(manifest(), dest.join(".traefik.yml")).unwrap();
+}
+
+impl Traefik {
+    /// Starts Traefik with `dynamic` (YAML; `{spool}` and `{backend}` are replaced by the
+    /// spool dir and `http://127.0.0.1:<backend_port>`). Does not wait for routes.
+    pub fn start(dynamic: &str, backend_port: u16) -> Self {
+        let bin = testkit::tool("GATETRACE_TRAEFIK");
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path();
+        install_plugin(work);
+        let spool = work.join("spool");
+        std::fs::create_dir_all(&spool).unwrap();
+        let port = testkit::free_port();
+        let static_cfg = format!(
+            r#"entryPoints:
+  web:
+    address: "127.0.0.1:{port}"
+providers:
+  file:
+    filename: "{dynamic_path}"
+log:
+  level: DEBUG
+experimental:
+  localPlugins:
+    {MODULE}:
+      moduleName: {MODULE}
+      settings:
+        envs: ["HOSTNAME"]
+        mounts: ["{spool}"]
+"#,
+            dynamic_path = work.join("dynamic.yml").display(),
+            spool = spool.display(),
+        );
+        let dynamic = dynamic
+            .replace("{spool}", &spool.display().to_string())
+            .replace("{backend}", &format!("http://127.0.0.1:{backend_port}"));
+        std::fs::write(work.join("dynamic.yml"), dynamic).unwrap();
+        std::fs::write(work.join("traefik.yml"), static_cfg).unwrap();
+        let child = ChildGuard::spawn(
+            Command::new(bin)
+                .arg(format!(
+                    "--configFile={}",
+                    work.join("traefik.yml").display()
+                ))
+                .current_dir(work)
+                .env("HOSTNAME", "e2e-node"),
+            work.join("traefik.log"),
+        );
+        testkit::wait_for_port("traefik entrypoint", port, Duration::from_secs(20));
+        Self {
+            port,
+            spool,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Polls `target` until the backend answers through Traefik (status ≠ 404 from Traefik's
+    /// own "no route" answer, recognised by its body).
+    pub fn wait_route(&self, target: &str) {
+        let port = self.port;
+        testkit::wait_until(
+            &format!("route {target} through traefik\n{}", self.child.log()),
+            Duration::from_secs(20),
+            || {
+                let r = super::http::get(port, target, &[]);
+                !r.body.starts_with(b"404 page not found")
+            },
+        );
+    }
+
+    /// All spool lines so far, across segments (in segment order).
+    pub fn spool_lines(&self) -> Vec<String> {
+        let mut segments: Vec<_> = std::fs::read_dir(&self.spool)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| gatetrace_core::spool::parse_segment_name(n).is_some())
+            })
+            .collect();
+        segments.sort();
+        segments
+            .iter()
+            .flat_map(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    pub fn log(&self) -> String {
+        self.child.log()
+    }
+}

@@ -1,0 +1,162 @@
+//! The HTTP context: drives the core exchange on request and response headers (ids and trace
+//! context upstream, classification) and in `on_log` finishes the record and only enqueues it.
+
+use std::rc::Rc;
+
+use gatetrace_core::exchange::{Exchange, HeaderLookup, RequestHead, TracestateAction};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, MapType};
+
+use crate::plugin::{Vm, now_unix_ns};
+use crate::props;
+
+/// Header pairs as the host returned them, looked up by name.
+struct Pairs<'a>(&'a [(String, Vec<u8>)]);
+
+impl HeaderLookup for Pairs<'_> {
+    fn each_value(&mut self, name: &str, visit: &mut dyn FnMut(&[u8])) {
+        for (key, value) in self.0 {
+            if key.eq_ignore_ascii_case(name) {
+                visit(value);
+            }
+        }
+    }
+}
+
+impl Pairs<'_> {
+    fn first(&self, name: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+}
+
+/// One request's context.
+#[derive(Debug)]
+pub struct Http {
+    vm: Option<Rc<Vm>>,
+    context_id: u32,
+    exchange: Option<Exchange>,
+    /// `:status` from the response headers, when they came.
+    status: Option<u16>,
+}
+
+impl Http {
+    /// A context for one request; `vm` is `None` when the plugin is not configured.
+    pub fn new(vm: Option<Rc<Vm>>, context_id: u32) -> Self {
+        Self {
+            vm,
+            context_id,
+            exchange: None,
+            status: None,
+        }
+    }
+}
+
+/// One request header: from the header map, else the host's value for it (Kong answers
+/// `:method` and `:path` only when asked by name), else a `request.*` property.
+fn request_value(pairs: &Pairs<'_>, name: &str, property: &[&str]) -> Option<Vec<u8>> {
+    if let Some(value) = pairs.first(name) {
+        return Some(value.to_vec());
+    }
+    if let Ok(Some(value)) = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name) {
+        return Some(value);
+    }
+    hostcalls::get_property(property.to_vec()).ok().flatten()
+}
+
+fn set_request_header(name: &str, value: &str) {
+    let _ =
+        hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(value.as_bytes()));
+}
+
+impl Context for Http {}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(vm) = &self.vm else {
+            return Action::Continue;
+        };
+        if self.exchange.is_some() {
+            return Action::Continue;
+        }
+        let now = now_unix_ns();
+        // Probe the host kind while request properties exist (first request only).
+        vm.host();
+        let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+        let pairs = Pairs(&headers);
+        let method = request_value(&pairs, ":method", &["request", "method"]);
+        let path = request_value(&pairs, ":path", &["request", "path"]);
+        let authority = pairs.first(":authority").or_else(|| pairs.first("host"));
+        let client_addr = if vm.config.record_client_addr {
+            hostcalls::get_property(vec!["source", "address"])
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        let head = RequestHead {
+            method: method.as_deref().unwrap_or(b""),
+            path_and_query: path.as_deref().unwrap_or(b"/"),
+            authority,
+            client_addr: client_addr.as_deref(),
+        };
+        let exchange = Exchange::begin(
+            &vm.config,
+            &mut vm.instance.borrow_mut(),
+            &head,
+            &mut Pairs(&headers),
+            now,
+            &self.context_id.to_le_bytes(),
+        );
+        let upstream = exchange.upstream(&vm.config);
+        if upstream.set_request_id {
+            set_request_header(upstream.request_id_header, upstream.request_id);
+        }
+        set_request_header("traceparent", upstream.traceparent);
+        match upstream.tracestate {
+            TracestateAction::Keep => {}
+            TracestateAction::Set(value) => set_request_header("tracestate", value),
+            TracestateAction::Remove => {
+                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "tracestate");
+            }
+        }
+        self.exchange = Some(exchange);
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let (Some(vm), Some(exchange)) = (&self.vm, &mut self.exchange) else {
+            return Action::Continue;
+        };
+        let headers = hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default();
+        let mut pairs = Pairs(&headers);
+        self.status = pairs.first(":status").and_then(props::status_header);
+        exchange.response_headers(&vm.config, &mut pairs);
+        let upstream = exchange.upstream(&vm.config);
+        if upstream.echo_request_id {
+            let _ = hostcalls::set_map_value_bytes(
+                MapType::HttpResponseHeaders,
+                upstream.request_id_header,
+                Some(upstream.request_id.as_bytes()),
+            );
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let (Some(vm), Some(exchange)) = (&self.vm, self.exchange.take()) else {
+            return;
+        };
+        let status = self.status.or_else(|| {
+            hostcalls::get_property(vec!["response", "code"])
+                .ok()
+                .flatten()
+                .and_then(|raw| props::decode_status(&raw, vm.host()))
+        });
+        let record = exchange.finish(&vm.config, status, now_unix_ns(), vm.host(), 0);
+        vm.enqueue(&record);
+    }
+}
