@@ -1,10 +1,10 @@
 //! Records ingested and aggregated per second against `serde_json` alone parsing the same
 //! NDJSON bytes, and the collector's memory while it tails a large spool.
 //! Run: `collector/bench/run.sh` (pins to one core, writes `collector/bench/RESULTS.md`), or
-//! `cargo run --release -p gatetrace-collector --example ingest_bench -- parse|spool [RECORDS]`.
+//! `cargo run --release -p gatetrace-collector --example ingest_bench -- MODE [RECORDS]` with
+//! MODE `parse`, `spool`, `spool-logged` or `http`.
 
 use std::io::Write as _;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -35,23 +35,23 @@ fn record(n: u64) -> Record {
         request_id: format!("{:032x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
         trace_id: format!("{:032x}", u128::from(n) << 64 | u128::from(n + 1)),
         span_id: format!("{:016x}", n + 1),
-        parent_span_id: (n % 2 == 0).then(|| format!("{:016x}", n + 7)),
-        sampled: n % 7 == 0,
+        parent_span_id: n.is_multiple_of(2).then(|| format!("{:016x}", n + 7)),
+        sampled: n.is_multiple_of(7),
         start_unix_ns: 1_760_000_000_000_000_000 + n * 1_000_000,
         duration_ns: (n * 7919) % 2_000_000_000,
-        streamed: n % 50 == 0,
+        streamed: n.is_multiple_of(50),
         method: ["POST", "GET", "DELETE"][(n % 3) as usize].into(),
         endpoint: ENDPOINTS[(n % 8) as usize].into(),
-        status: (n % 50 != 0).then_some(status),
+        status: (!n.is_multiple_of(50)).then_some(status),
         service: ["mcp-a", "mcp-b", "auth"][(n % 3) as usize].into(),
         host: Some("mcp.example.com".into()),
         client_addr: Some(format!("10.0.{}.{}", n % 250, n % 200)),
         user_agent: Some("claude-code/1.0.81 (node 22; linux x64)".into()),
         request_bytes: Some(300 + n % 900),
         response_bytes: Some(1200 + n % 4000),
-        session: (n % 5 == 0).then(|| Session {
+        session: n.is_multiple_of(5).then(|| Session {
             id: format!("{:016x}", n % 5000),
-            event: if n % 97 == 0 {
+            event: if n.is_multiple_of(97) {
                 SessionEvent::End
             } else {
                 SessionEvent::Seen
@@ -120,6 +120,7 @@ fn parse(count: u64) {
     let (t_value, _) = best_of(3, || {
         lines()
             .map(|l| serde_json::from_slice::<serde_json::Value>(l).expect("valid"))
+            .filter(serde_json::Value::is_object)
             .count()
     });
     let s = settings();
@@ -129,7 +130,10 @@ fn parse(count: u64) {
         let mut rest = &bytes[..];
         while !rest.is_empty() {
             let cut = rest.len().min(1 << 20);
-            let end = rest[..cut].iter().rposition(|b| *b == b'\n').map_or(cut, |i| i + 1);
+            let end = rest[..cut]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(cut, |i| i + 1);
             let parsed = ingest::parse_block(&rest[..end]);
             state.reject(&parsed.rejected);
             for record in &parsed.records {
@@ -179,7 +183,8 @@ fn spool(count: u64, access_log: &str) {
     let mut buf = Vec::with_capacity(1 << 20);
     for segment in 0..count.div_ceil(per_segment) {
         let window = 1_760_000_000 + segment * 10;
-        let mut file = std::fs::File::create(spool_dir.join(segment_name(window))).expect("segment");
+        let mut file =
+            std::fs::File::create(spool_dir.join(segment_name(window))).expect("segment");
         for n in segment * per_segment..((segment + 1) * per_segment).min(count) {
             record(n).write_ndjson_line(&mut buf);
             if buf.len() > (1 << 20) - 4096 {
@@ -242,14 +247,107 @@ fn spool(count: u64, access_log: &str) {
     });
 }
 
+/// HTTP ingest (checkpoint on, so every answer waits for a durable checkpoint): 4 clients in
+/// this process post 200-record batches with batch headers.
+fn http(count: u64) {
+    const BATCH: u64 = 200;
+    const CLIENTS: u64 = 4;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bodies: Vec<String> = (0..count / BATCH)
+        .map(|b| {
+            let mut body = Vec::new();
+            for n in b * BATCH..(b + 1) * BATCH {
+                record(n).write_ndjson_line(&mut body);
+            }
+            String::from_utf8(body).expect("utf-8")
+        })
+        .collect();
+    let bodies = std::sync::Arc::new(bodies);
+    let rss_before = status_kib("VmRSS:");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let checkpoint = dir.path().join("checkpoint.json");
+        let config = Config::load([
+            "bench",
+            "--access-log",
+            "off",
+            "--checkpoint",
+            checkpoint.to_str().expect("utf-8"),
+        ])
+        .expect("config");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let running = Collector::start(config, None)
+            .await
+            .expect("start")
+            .spawn(listener)
+            .expect("spawn");
+        let url = format!("http://{}/v1/records", running.addr());
+        let max_rss = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for client in 0..CLIENTS {
+            let (bodies, url, max_rss) = (bodies.clone(), url.clone(), max_rss.clone());
+            tasks.push(tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut retries = 0u64;
+                for (seq, body) in bodies.iter().enumerate().skip(client as usize).step_by(CLIENTS as usize) {
+                    loop {
+                        let response = http
+                            .post(&url)
+                            .header("x-gatetrace-source", format!("bench-{client}"))
+                            .header("x-gatetrace-sequence", seq.to_string())
+                            .body(body.clone())
+                            .send()
+                            .await
+                            .expect("post");
+                        if response.status() == 200 {
+                            break;
+                        }
+                        assert_eq!(response.status(), 429, "unexpected answer");
+                        retries += 1;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    if seq % 64 == 0 {
+                        max_rss.fetch_max(status_kib("VmRSS:"), std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                retries
+            }));
+        }
+        let mut retries = 0;
+        for task in tasks {
+            retries += task.await.expect("client");
+        }
+        let took = start.elapsed();
+        running.shutdown().await.expect("shutdown");
+        let sent = (count / BATCH) * BATCH;
+        println!(
+            "http ingest, durable acks ({CLIENTS} clients, {BATCH}/batch): {:>9.0} records/s  ({sent} records, {took:.2?}, {retries} 429 retries)",
+            rate(sent, took)
+        );
+        println!(
+            "  memory: RSS {} MiB before start (bodies prebuilt), max {} MiB while ingesting",
+            rss_before / 1024,
+            max_rss.load(std::sync::atomic::Ordering::Relaxed) / 1024,
+        );
+    });
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "parse".into());
-    let count: u64 = args.next().map_or(1_000_000, |n| n.parse().expect("a record count"));
+    let count: u64 = args
+        .next()
+        .map_or(1_000_000, |n| n.parse().expect("a record count"));
     match mode.as_str() {
         "parse" => parse(count),
         "spool" => spool(count, "off"),
         "spool-logged" => spool(count, "/dev/null"),
-        other => panic!("unknown mode {other:?}: parse | spool | spool-logged"),
+        "http" => http(count),
+        other => panic!("unknown mode {other:?}: parse | spool | spool-logged | http"),
     }
 }

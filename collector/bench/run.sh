@@ -15,10 +15,17 @@ out=collector/bench/RESULTS.md
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ), records: $records, pinned: ${pin[*]:-no}"
   echo "- cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cores visible"
+  echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
   echo '```'
   "${pin[@]}" "$bin" parse "$records"
   "${pin[@]}" "$bin" spool "$records"
   "${pin[@]}" "$bin" spool-logged "$records"
+  echo '```'
+  echo
+  echo 'HTTP ingest, both cores (the 4 clients run in the same process):'
+  echo
+  echo '```'
+  "$bin" http "$((records / 2))"
   echo '```'
 } | tee "$out"

@@ -126,7 +126,8 @@ pub struct Config {
     #[arg(long, env = "GATETRACE_BUSINESS_COUNTERS", value_delimiter = ',')]
     pub business_counters: Vec<String>,
 
-    /// Route template counted by `<namespace>_client_registrations_total` on a 2xx `POST`.
+    /// Route template whose 2xx `POST` counts in `<namespace>_client_registrations_total`
+    /// (as does a record whose `counters` hold `client_registrations`; once per record).
     #[arg(
         long,
         env = "GATETRACE_REGISTRATION_ENDPOINT",
@@ -263,6 +264,12 @@ impl Config {
                     "--business-counters: {name:?} must match [a-zA-Z_][a-zA-Z0-9_]* without `_total`"
                 ));
             }
+            if BUILT_IN.contains(&name.as_str()) {
+                return Err(format!(
+                    "--business-counters: {name:?} is a built-in metric (`{}_{name}`); pick another name",
+                    self.namespace
+                ));
+            }
         }
         if !self.registration_endpoint.starts_with('/') {
             return Err("--registration-endpoint must start with '/'".into());
@@ -289,6 +296,16 @@ impl Config {
         Duration::from_millis(self.checkpoint_interval_ms)
     }
 }
+
+/// Metric names (after the namespace) the collector defines itself.
+const BUILT_IN: [&str; 6] = [
+    "requests",
+    "request_duration_seconds",
+    "stream_duration_seconds",
+    "active_sessions",
+    "token_validations",
+    "client_registrations",
+];
 
 fn is_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -391,6 +408,10 @@ mod tests {
             (
                 vec!["--business-counters", "ok,bad name"],
                 "business-counters",
+            ),
+            (
+                vec!["--business-counters", "client_registrations"],
+                "built-in",
             ),
             (vec!["--queue-capacity", "0"], "queue-capacity"),
             (vec!["--listen", "nowhere"], "listen"),

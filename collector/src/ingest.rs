@@ -174,7 +174,10 @@ pub(crate) mod tests {
         let other = line(2, None, false).replace("\"POST\"", "\"_OTHER\"");
         assert_eq!(parse_line(other.as_bytes()).unwrap().method, "_OTHER");
         let odd = line(2, None, false).replace("\"POST\"", "\"BREW\"");
-        assert_eq!(parse_line(odd.as_bytes()).unwrap_err(), Reject::InvalidLabel);
+        assert_eq!(
+            parse_line(odd.as_bytes()).unwrap_err(),
+            Reject::InvalidLabel
+        );
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl Collector {
     /// [`otlp::exporter`]'s; `None`: no spans). Must run inside a tokio runtime.
     ///
     /// # Errors
-    /// A corrupt checkpoint, an access log file that cannot be opened.
+    /// A corrupt or unwritable checkpoint, an access log file that cannot be opened.
     pub async fn start(config: Config, sink: Option<Arc<dyn SpanSink>>) -> anyhow::Result<Self> {
         let settings = Settings {
             latency_bounds: config.histogram_buckets.0.clone(),
@@ -101,6 +101,12 @@ impl Collector {
                 State::new(&settings)
             }
         };
+        if let Some(path) = &config.checkpoint {
+            // Fail at start, not at the first commit, when the checkpoint cannot be written.
+            let bytes = checkpoint::encode(&state)?;
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || checkpoint::write(&path, &bytes)).await??;
+        }
         let offsets = state.offsets.clone();
         let shared = Arc::new(Shared::new(
             state,

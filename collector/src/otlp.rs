@@ -586,18 +586,28 @@ struct Worker {
 impl Worker {
     async fn run(mut self) {
         let mut batch = Vec::with_capacity(self.batch_size);
-        let mut ticker = tokio::time::interval(self.batch_delay);
+        // The first partial batch goes out one delay after start, not at once.
+        let mut ticker = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.batch_delay,
+            self.batch_delay,
+        );
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Always at least 1: a full batch is exported before the loop comes back here.
+            let room = self.batch_size - batch.len();
             tokio::select! {
                 biased;
                 done = self.flush_rx.recv() => {
-                    if let Some(done) = done {
-                        self.drain(&mut batch).await;
-                        let _ = done.send(());
+                    self.drain(&mut batch).await;
+                    match done {
+                        Some(done) => {
+                            let _ = done.send(());
+                        }
+                        // The sink is gone: what was queued has just been exported.
+                        None => return,
                     }
                 }
-                received = self.rx.recv_many(&mut batch, self.batch_size) => {
+                received = self.rx.recv_many(&mut batch, room) => {
                     if received == 0 {
                         // Every sender is gone: export what is left and stop.
                         self.export(&mut batch).await;
@@ -718,6 +728,8 @@ mod tests {
     struct Seen {
         spans: Vec<(String, ProtoSpan)>,
         api_keys: Vec<Option<String>>,
+        /// Spans per accepted request.
+        sizes: Vec<usize>,
         calls: usize,
         /// Calls to refuse (UNAVAILABLE / 503) before accepting.
         refuse: usize,
@@ -733,6 +745,13 @@ mod tests {
             return false;
         }
         seen.api_keys.push(api_key);
+        let size = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        seen.sizes.push(size);
         for resource_spans in request.resource_spans {
             let service = resource_spans
                 .resource
@@ -1059,6 +1078,7 @@ mod tests {
         sink.shutdown(Duration::from_secs(10)).await;
         let seen = seen.lock().unwrap();
         assert_eq!(seen.calls, 8);
+        assert_eq!(seen.sizes, [7, 7, 7, 7, 7, 7, 7, 1]);
         let mut ids: Vec<String> = seen.spans.iter().map(|(_, s)| hex(&s.span_id)).collect();
         ids.sort();
         ids.dedup();
@@ -1152,6 +1172,30 @@ mod tests {
             stats.dropped + 1,
             "offers after shutdown are dropped"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_sink_exports_what_is_queued_and_ends_the_task() {
+        let seen = Shared::default();
+        let url = grpc_receiver(&seen).await;
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let baseline = metrics.num_alive_tasks();
+        let mut cfg = config(&url, OtlpProtocol::Grpc);
+        cfg.batch_delay_ms = 60_000;
+        let sink = OtlpSink::start(&cfg).unwrap().unwrap();
+        for n in 0..3 {
+            sink.offer(&record(n));
+        }
+        drop(sink);
+        eventually("the queued spans", Duration::from_secs(10), || {
+            seen.lock().unwrap().spans.len() == 3
+        })
+        .await;
+        // The export task (and the connection it owned) are gone, not spinning.
+        eventually("the export task to end", Duration::from_secs(10), || {
+            metrics.num_alive_tasks() <= baseline
+        })
+        .await;
     }
 
     #[tokio::test]

@@ -92,7 +92,6 @@ impl Health {
 }
 
 /// What the HTTP side, `/metrics` and the aggregator share.
-#[derive(Debug)]
 pub(crate) struct Shared {
     state: Mutex<State>,
     pub settings: Settings,
@@ -102,9 +101,13 @@ pub(crate) struct Shared {
     pub sink: Option<Arc<dyn SpanSink>>,
 }
 
-impl std::fmt::Debug for dyn SpanSink {
+impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SpanSink")
+        f.debug_struct("Shared")
+            .field("namespace", &self.namespace)
+            .field("settings", &self.settings)
+            .field("spans", &self.sink.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,8 +162,8 @@ impl Aggregator {
         let mut spool_open = true;
         let mut oldest_pending = Instant::now();
         while http_open || spool_open {
+            // Unbiased: a busy queue must not starve the other one or the checkpoint tick.
             tokio::select! {
-                biased;
                 _ = &mut self.stop, if !stopping => {
                     // Stop intake; what is queued is still drained.
                     stopping = true;
@@ -172,19 +175,26 @@ impl Aggregator {
                         if pending.is_empty() {
                             oldest_pending = Instant::now();
                         }
-                        dirty |= self.apply(batch, &mut pending);
+                        self.apply(batch, &mut pending);
+                        dirty = true;
                     }
                     None => http_open = false,
                 },
                 batch = self.spool_rx.recv(), if spool_open => match batch {
-                    Some(batch) => dirty |= self.apply(batch, &mut pending),
+                    Some(batch) => {
+                        self.apply(batch, &mut pending);
+                        dirty = true;
+                    }
                     None => spool_open = false,
                 },
                 _ = ticker.tick() => {
                     self.housekeeping();
                     if dirty || !pending.is_empty() {
-                        self.commit(&mut pending).await;
-                        dirty = false;
+                        dirty = !self.commit(&mut pending).await;
+                    } else {
+                        // Quiet spool: the last checkpoint covers everything read, so
+                        // segments whose window has since closed may go now.
+                        dirty = self.delete_finished().await;
                     }
                 }
             }
@@ -195,8 +205,7 @@ impl Aggregator {
                     || pending.len() >= MAX_PENDING_ACKS
                     || oldest_pending.elapsed() >= self.interval)
             {
-                self.commit(&mut pending).await;
-                dirty = false;
+                dirty = !self.commit(&mut pending).await;
             }
         }
         self.commit(&mut pending).await;
@@ -207,8 +216,8 @@ impl Aggregator {
         self.access
     }
 
-    /// Applies one batch; `true` when the state changed.
-    fn apply(&mut self, batch: Batch, pending: &mut Vec<(oneshot::Sender<Ack>, Ack)>) -> bool {
+    /// Applies one batch (a duplicate only counts as one).
+    fn apply(&mut self, batch: Batch, pending: &mut Vec<(oneshot::Sender<Ack>, Ack)>) {
         let Batch {
             records,
             rejected,
@@ -231,7 +240,7 @@ impl Aggregator {
                         state.duplicate_batches += 1;
                         drop(state);
                         pending.push((ack, Ack::Duplicate));
-                        return true;
+                        return;
                     }
                     pending.push((ack, Ack::Applied));
                 }
@@ -260,7 +269,6 @@ impl Aggregator {
                 sink.offer(record);
             }
         }
-        true
     }
 
     fn housekeeping(&self) {
@@ -270,8 +278,9 @@ impl Aggregator {
     }
 
     /// Makes the state durable (when a checkpoint is configured), answers the HTTP batches it
-    /// covers, then deletes spool segments it covers completely.
-    async fn commit(&mut self, pending: &mut Vec<(oneshot::Sender<Ack>, Ack)>) {
+    /// covers, then deletes spool segments it covers completely. `true` when durable and
+    /// nothing changed since.
+    async fn commit(&mut self, pending: &mut Vec<(oneshot::Sender<Ack>, Ack)>) -> bool {
         let mut durable = true;
         if let Some(path) = &self.checkpoint {
             let bytes = checkpoint::encode(&self.shared.lock_state());
@@ -304,16 +313,15 @@ impl Aggregator {
             let answer = if durable { answer } else { Ack::NotDurable };
             let _ = ack.send(answer);
         }
-        if durable {
-            self.delete_finished().await;
-        }
+        durable && !self.delete_finished().await
     }
 
     /// Deletes segments read to the end whose window the layout says may go, and forgets
-    /// their offsets (the next checkpoint no longer lists them).
-    async fn delete_finished(&self) {
+    /// their offsets (the next checkpoint no longer lists them). Only called when the last
+    /// checkpoint covers the state. `true` when offsets were forgotten.
+    async fn delete_finished(&self) -> bool {
         let Some((dir, layout)) = &self.spool else {
-            return;
+            return false;
         };
         let now = now_unix_ns();
         let candidates: Vec<(u64, u64)> = self
@@ -325,7 +333,7 @@ impl Aggregator {
             .map(|(w, o)| (*w, *o))
             .collect();
         if candidates.is_empty() {
-            return;
+            return false;
         }
         let dir = dir.clone();
         let health = Arc::clone(&self.shared.health);
@@ -334,7 +342,7 @@ impl Aggregator {
             for (window, offset) in candidates {
                 let path = dir.join(segment_name(window));
                 match std::fs::metadata(&path) {
-                    Ok(meta) if meta.len() == offset => match std::fs::remove_file(&path) {
+                    Ok(meta) if meta.len() == offset => match discard_segment(&path) {
                         Ok(()) => gone.push(window),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(window),
                         Err(e) => {
@@ -352,8 +360,51 @@ impl Aggregator {
         .await
         .unwrap_or_default();
         let mut state = self.shared.lock_state();
-        for window in gone {
-            state.offsets.remove(&window);
+        for window in &gone {
+            state.offsets.remove(window);
         }
+        !gone.is_empty()
+    }
+}
+
+/// Truncates a finished segment to 0 bytes, then unlinks it. A plugin instance may still hold
+/// a handle to it (writers keep the current window's segment open and close it only when they
+/// next write in a later window); truncating first means such a stale handle pins no disk space.
+fn discard_segment(path: &std::path::Path) -> std::io::Result<()> {
+    if let Err(e) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_len(0))
+    {
+        tracing::debug!(segment = %path.display(), error = %e, "cannot truncate spool segment before deleting it");
+    }
+    std::fs::remove_file(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::discard_segment;
+
+    #[test]
+    fn discarding_a_segment_frees_its_bytes_even_while_a_writer_holds_it_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg-0.ndjson");
+        let mut stale_writer = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        stale_writer.write_all(&[b'x'; 4096]).unwrap();
+
+        discard_segment(&path).unwrap();
+
+        assert!(!path.exists(), "segment still linked");
+        assert_eq!(
+            stale_writer.metadata().unwrap().len(),
+            0,
+            "the unlinked segment still pins its bytes through the stale handle"
+        );
     }
 }

@@ -364,17 +364,23 @@ impl State {
         if let Some(token) = record.token {
             self.tokens[token_index(token)] += 1;
         }
-        if record.method == "POST"
+        // One registration per record, whether the plugin's classification says so (its
+        // default `client_registrations` counter rule) or the route does.
+        let mut registration = record.method == "POST"
             && record.endpoint == settings.registration_endpoint
-            && record.status.is_some_and(|s| (200..300).contains(&s))
-        {
-            self.registrations += 1;
-        }
+            && record.status.is_some_and(|s| (200..300).contains(&s));
         for name in &record.counters {
+            if name == REGISTRATION_COUNTER {
+                registration = true;
+                continue;
+            }
             match self.business.get_mut(name) {
                 Some(n) => *n += 1,
                 None => self.rejected[Reject::UnknownCounter.index()] += 1,
             }
+        }
+        if registration {
+            self.registrations += 1;
         }
         if let Some(session) = &record.session {
             match session.event {
@@ -418,6 +424,9 @@ impl State {
         active
     }
 }
+
+/// The counter name (in a record's `counters`) that feeds `client_registrations_total`.
+pub const REGISTRATION_COUNTER: &str = "client_registrations";
 
 /// The label value of a `TokenResult`, in `State::tokens` order.
 pub const TOKEN_RESULTS: [&str; 4] = ["success", "failure", "missing", "forbidden"];
@@ -533,6 +542,50 @@ mod tests {
         state.apply(&s, Transport::Spool, &end);
         assert!(state.active_sessions(0).is_empty());
         assert_eq!(state.received, [0, 2]);
+    }
+
+    #[test]
+    fn a_registration_counts_once_from_the_counter_or_the_route() {
+        let s = settings();
+        let mut state = State::new(&s);
+        let mut by_counter = record("/oauth/register", Some(201));
+        by_counter.counters = vec![REGISTRATION_COUNTER.into(), "orders".into()];
+        state.apply(&s, Transport::Http, &by_counter);
+        let mut both = record("/register", Some(201));
+        both.counters = vec![REGISTRATION_COUNTER.into()];
+        state.apply(&s, Transport::Http, &both);
+        state.apply(&s, Transport::Http, &record("/register", Some(400)));
+        assert_eq!(state.registrations, 2);
+        assert_eq!(state.business.get("orders"), Some(&1));
+        assert_eq!(state.rejected[Reject::UnknownCounter.index()], 0);
+    }
+
+    #[test]
+    fn sessions_idle_past_the_window_are_not_active_and_expire() {
+        let s = settings();
+        let mut state = State::new(&s);
+        for (id, start) in [("old", 1_000_000_000), ("new", 9_000_000_000)] {
+            let mut r = record("/mcp", Some(200));
+            r.start_unix_ns = start;
+            r.session = Some(Session {
+                id: id.into(),
+                event: SessionEvent::Seen,
+            });
+            state.apply(&s, Transport::Http, &r);
+        }
+        // A third session past max_sessions (2) is not tracked, and counted.
+        let mut r = record("/mcp", Some(200));
+        r.session = Some(Session {
+            id: "third".into(),
+            event: SessionEvent::Start,
+        });
+        state.apply(&s, Transport::Http, &r);
+        assert_eq!(state.sessions_untracked, 1);
+        assert_eq!(state.active_sessions(0).get("svc"), Some(&2));
+        assert_eq!(state.active_sessions(5_000_000_000).get("svc"), Some(&1));
+        state.expire_sessions(5_000_000_000);
+        assert_eq!(state.sessions.len(), 1);
+        assert!(state.sessions.contains_key("new"));
     }
 
     #[test]

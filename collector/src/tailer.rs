@@ -140,6 +140,21 @@ impl Tailer {
             self.health.count_spool_error(SpoolError::Shrunk);
             pos = 0;
         }
+        if len == 0 && !self.positions.contains_key(&window) {
+            // An empty segment (a writer that died before its first line) is registered at
+            // offset 0 so it is deleted like any finished one.
+            let batch = Batch {
+                records: Vec::new(),
+                rejected: [0; crate::ingest::Reject::ALL.len()],
+                origin: Origin::Spool {
+                    segment: window,
+                    end_offset: 0,
+                },
+            };
+            if self.tx.blocking_send(batch).is_err() {
+                return Ok(None);
+            }
+        }
         while pos < len {
             if !matches!(stop.try_recv(), Err(TryRecvError::Empty)) {
                 return Ok(None);

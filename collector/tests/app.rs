@@ -4,8 +4,8 @@
 use std::future::Future;
 use std::io::Write as _;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -544,4 +544,59 @@ async fn access_lines_go_to_the_configured_file_one_per_record() {
     assert_eq!(lines[0]["status"], 200);
     assert_eq!(lines[0]["endpoint"], "/mcp");
     assert_eq!(lines[1]["status"], serde_json::Value::Null);
+}
+
+/// A span sink whose backend is down.
+struct DownSink;
+
+impl SpanSink for DownSink {
+    fn offer(&self, _: &Record) {}
+    fn stats(&self) -> SpanSinkStats {
+        SpanSinkStats {
+            failed: 3,
+            healthy: false,
+            ..SpanSinkStats::default()
+        }
+    }
+    fn shutdown(&self, _: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn exporter_trouble_shows_in_metrics_never_in_ready() {
+    let c = collector_with_sink(&[], Some(Arc::new(DownSink))).await;
+    let (status, _, _) = send(&c, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = metrics(&c).await;
+    assert_eq!(
+        sample(&text, "gatetrace_collector_exporter_healthy"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "gatetrace_collector_spans_failed_total"),
+        Some(3.0)
+    );
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn spawn_serves_on_a_listener_until_shutdown() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = collector(&[]).await.spawn(listener).unwrap();
+    let addr = running.addr();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    running.shutdown().await.unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still listening"
+    );
 }

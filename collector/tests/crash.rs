@@ -5,7 +5,7 @@
 use std::fs::OpenOptions;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,7 +37,7 @@ impl XorShift {
 }
 
 /// Appends batches of complete lines to the current window's segment, like the plugin.
-fn writer(spool: PathBuf, stop: Arc<AtomicBool>, written: Arc<AtomicU64>) {
+fn writer(spool: &Path, stop: &AtomicBool, written: &AtomicU64) {
     let layout = SpoolLayout {
         window_secs: WINDOW_SECS,
         ..SpoolLayout::default()
@@ -54,7 +54,7 @@ fn writer(spool: PathBuf, stop: Arc<AtomicBool>, written: Arc<AtomicU64>) {
                 "{{\"v\":1,\"request_id\":\"r{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
                  \"sampled\":{},\"start_unix_ns\":{now},\"duration_ns\":{},\"method\":\"POST\",\
                  \"endpoint\":\"/mcp\",\"status\":{status},\"service\":\"mcp\",\"host_kind\":\"traefik\"}}\n",
-                n % 3 == 0,
+                n.is_multiple_of(3),
                 1_000_000 * (n % 700),
             );
         }
@@ -148,7 +148,7 @@ fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let written = Arc::new(AtomicU64::new(0));
     let writer = {
         let (spool, stop, written) = (spool.clone(), stop.clone(), written.clone());
-        std::thread::spawn(move || writer(spool, stop, written))
+        std::thread::spawn(move || writer(&spool, &stop, &written))
     };
 
     let started = Instant::now();
@@ -159,6 +159,11 @@ fn sigkill_at_random_moments_loses_and_doubles_nothing() {
         std::thread::sleep(Duration::from_millis(rng.below(400)));
         let seen = http_get(port, "/metrics").map_or(0, |(_, body)| requests_total(&body));
         child.kill();
+        let so_far = written.load(Ordering::SeqCst);
+        assert!(
+            seen <= so_far,
+            "run {run}: counted {seen} of {so_far} written: doubled"
+        );
         seen_at_kill.push(seen);
         assert!(
             child
@@ -236,11 +241,19 @@ fn sigterm_drains_and_writes_the_checkpoint() {
         .unwrap();
     assert!(status.success());
     let mut exit = None;
-    wait_until("the collector to exit on SIGTERM", Duration::from_secs(20), || {
-        exit = child.try_wait();
-        exit.is_some()
-    });
+    wait_until(
+        "the collector to exit on SIGTERM",
+        Duration::from_secs(20),
+        || {
+            exit = child.try_wait();
+            exit.is_some()
+        },
+    );
     assert!(exit.unwrap().success(), "{}", child.log());
-    assert!(child.log().contains("gatetrace-collector stopped"), "{}", child.log());
+    assert!(
+        child.log().contains("gatetrace-collector stopped"),
+        "{}",
+        child.log()
+    );
     assert!(http_get(port, "/health").is_none(), "no longer serving");
 }

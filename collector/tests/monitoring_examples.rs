@@ -1,6 +1,6 @@
 //! `examples/monitoring` stays true to what the collector serves: every metric the rules and
-//! the dashboard name is in a real `/metrics` answer; with promtool, the rules check and their
-//! unit tests pass.
+//! the dashboard name is in a real `/metrics` answer; with promtool and amtool, the configs
+//! check and the rules' unit tests pass.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -43,16 +43,18 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn rules_and_dashboard_name_only_metrics_the_collector_serves() {
-    let collector =
-        Collector::start(Config::load(["c", "--access-log", "off"]).unwrap(), None)
-            .await
-            .unwrap();
+    let collector = Collector::start(Config::load(["c", "--access-log", "off"]).unwrap(), None)
+        .await
+        .unwrap();
     let line = format!(
         "{{\"v\":1,\"request_id\":\"r\",\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\",\"sampled\":true,\
          \"start_unix_ns\":1,\"duration_ns\":5,\"streamed\":true,\"method\":\"GET\",\"endpoint\":\"/sse\",\
          \"service\":\"s\",\"host_kind\":\"envoy\",\"session\":{{\"id\":\"x\",\"event\":\"start\"}}}}\n",
         1, 1
     );
+    // And a plain request (the latency histogram).
+    let line =
+        line.clone() + &line.replace("\"streamed\":true", "\"streamed\":false,\"status\":200");
     let response = collector
         .app()
         .oneshot(Request::post("/v1/records").body(Body::from(line)).unwrap())
@@ -101,23 +103,34 @@ async fn rules_and_dashboard_name_only_metrics_the_collector_serves() {
 }
 
 #[test]
-#[ignore = "e2e: needs promtool (next to GATETRACE_PROMETHEUS)"]
-fn promtool_accepts_the_config_and_the_rule_tests_pass() {
-    let promtool = testkit::tool("GATETRACE_PROMETHEUS").with_file_name("promtool");
-    assert!(promtool.is_file(), "{} is missing", promtool.display());
-    for args in [
-        vec!["check", "config", "prometheus.yml"],
-        vec!["check", "rules", "rules/gatetrace.rules.yml"],
-        vec!["test", "rules", "rules/gatetrace.tests.yml"],
+#[ignore = "e2e: needs promtool and amtool (GATETRACE_PROMTOOL, GATETRACE_AMTOOL)"]
+fn promtool_and_amtool_accept_the_configs_and_the_rule_tests_pass() {
+    let promtool = testkit::tool("GATETRACE_PROMTOOL");
+    let amtool = testkit::tool("GATETRACE_AMTOOL");
+    for (tool, args) in [
+        (&promtool, vec!["check", "config", "prometheus.yml"]),
+        (
+            &promtool,
+            vec!["check", "rules", "rules/gatetrace.rules.yml"],
+        ),
+        (
+            &promtool,
+            vec!["test", "rules", "rules/gatetrace.tests.yml"],
+        ),
+        (
+            &amtool,
+            vec!["check-config", "alertmanager/alertmanager.yml"],
+        ),
     ] {
-        let out = Command::new(&promtool)
+        let out = Command::new(tool)
             .args(&args)
             .current_dir(monitoring())
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "promtool {args:?}:\n{}{}",
+            "{} {args:?}:\n{}{}",
+            tool.display(),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );

@@ -39,6 +39,10 @@ fn current_window() -> u64 {
 }
 
 async fn start(spool: &Path, checkpoint: &Path) -> Collector {
+    start_with(spool, checkpoint, "3600", "0").await
+}
+
+async fn start_with(spool: &Path, checkpoint: &Path, window: &str, grace: &str) -> Collector {
     let config = Config::load([
         "gatetrace-collector",
         "--access-log",
@@ -48,9 +52,9 @@ async fn start(spool: &Path, checkpoint: &Path) -> Collector {
         "--spool-poll-ms",
         "10",
         "--spool-window-secs",
-        "3600",
+        window,
         "--spool-grace-secs",
-        "0",
+        grace,
         "--checkpoint",
         checkpoint.to_str().unwrap(),
         "--checkpoint-interval-ms",
@@ -218,4 +222,55 @@ async fn a_restart_resumes_from_the_checkpoint_without_loss_or_double_counting()
         "nothing counted twice"
     );
     c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_quiet_spool_still_deletes_segments_once_their_window_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // The current 1 s window, and an empty segment (a writer that died before writing).
+    append(&spool, now, &line(1));
+    append(&spool, now - 1, "");
+    let c = start_with(&spool, &dir.path().join("cp.json"), "1", "1").await;
+    wait_for(&c, "the line", |t| value(t, REQUESTS) == 1.0).await;
+    // No more data arrives; the windows close (+1 s grace) and both segments go.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&spool).unwrap().count() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "segments never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(value(&scrape(&c).await, REQUESTS), 1.0);
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unwritable_checkpoint_or_a_corrupt_one_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |checkpoint: &Path| {
+        Config::load([
+            "gatetrace-collector",
+            "--access-log",
+            "off",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ])
+        .unwrap()
+    };
+    let missing_dir = dir.path().join("no/such/dir/cp.json");
+    let err = Collector::start(load(&missing_dir), None)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("writing checkpoint"), "{err:#}");
+    let corrupt = dir.path().join("cp.json");
+    std::fs::write(&corrupt, "{").unwrap();
+    let err = Collector::start(load(&corrupt), None).await.unwrap_err();
+    assert!(format!("{err:#}").contains("corrupt"), "{err:#}");
 }

@@ -312,17 +312,16 @@ fn run_proxy(host: &mut ProxyHost, setup: &PluginSetup, requests: &[Scripted], o
         );
         if let Some(up) = &x.upstream {
             let _ = writeln!(out, "    upstream request: {} {}", up.method, up.uri);
-            header_diff(
-                out,
-                &s.request.headers,
-                &Headers::from_pairs(
-                    up.headers
-                        .pairs()
+            // The proxy moved `host` into `:authority`; compare the plain headers only.
+            let plain = |h: &Headers| {
+                Headers::from_pairs(
+                    h.pairs()
                         .iter()
-                        .filter(|(k, _)| !k.starts_with(':'))
+                        .filter(|(k, _)| !k.starts_with(':') && !k.eq_ignore_ascii_case("host"))
                         .cloned(),
-                ),
-            );
+                )
+            };
+            header_diff(out, &plain(&s.request.headers), &plain(&up.headers));
         }
         let _ = writeln!(
             out,

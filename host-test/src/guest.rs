@@ -140,6 +140,11 @@ pub(crate) fn write_u64<T>(caller: &mut Caller<'_, T>, ptr: i32, value: u64) -> 
 }
 
 /// Renders a wasmtime error (a trap and its cause chain) on one line.
+/// wasmtime puts the wasm backtrace in front ("… <wasm function 103>: cause"); keep the cause.
 pub(crate) fn describe(error: &wasmtime::Error) -> String {
-    format!("{error:#}").replace('\n', " ")
+    let full = format!("{error:#}");
+    let cause = full
+        .rfind(">: ")
+        .map_or(full.as_str(), |at| &full[at + 3..]);
+    cause.replace('\n', " ")
 }

@@ -496,6 +496,11 @@ fn properties_are_binary_in_envoy_and_text_in_kong() {
 #[ignore = "e2e: needs cargo xtask wasm"]
 fn kong_refuses_dispatch_from_on_log_and_traps_on_calls_it_lacks() {
     let mut kong = proxy_fixture(Profile::Kong, r#"{"mode":"dispatch_on_log"}"#).unwrap();
+    let warnings = kong.take_warnings().join("\n");
+    assert!(
+        warnings.contains("env.proxy_get_header_map_size, which ngx_wasm_module does not provide"),
+        "{warnings}"
+    );
     let x = kong.http(&HttpRequest::get("/"), &BackendResponse::status(200));
     assert_eq!(
         x.callbacks
@@ -733,4 +738,42 @@ fn the_traefik_plugin_runs_through_the_http_wasm_host() {
             || lines.contains("\"status\":201"),
         "{lines}"
     );
+}
+
+#[test]
+#[ignore = "e2e: needs cargo xtask wasm"]
+fn the_proxy_plugin_batches_records_from_its_tick_under_envoy_and_kong() {
+    for profile in [Profile::Envoy, Profile::Kong] {
+        let mut options = ProxyOptions::new(profile);
+        options.plugin_config = br#"{"service":"mcp-oauth"}"#.to_vec();
+        options.clusters.push("gatetrace_collector".into());
+        let mut host =
+            ProxyHost::from_file(&testkit::wasm_artifact("gatetrace-proxy.wasm"), options).unwrap();
+        let x = host.http(
+            &HttpRequest::get("/register").header("x-request-id", "req-7"),
+            &BackendResponse::status(201),
+        );
+        assert_eq!(x.failure, None, "{profile:?}");
+        let up = x.upstream.unwrap();
+        assert!(up.headers.get("traceparent").is_some(), "{profile:?}");
+        assert!(
+            x.dispatched.is_empty(),
+            "{profile:?}: never dispatches from the stream"
+        );
+        host.advance(Duration::from_secs(2)).unwrap();
+        let batch = host.pending_calls().pop().expect("a batch from the tick");
+        assert_eq!(
+            (batch.context_id, batch.from_callback),
+            (1, "on_tick"),
+            "{profile:?}"
+        );
+        let body = String::from_utf8_lossy(&batch.body).into_owned();
+        assert!(
+            body.contains("\"request_id\":\"req-7\"") && body.contains("\"status\":201"),
+            "{profile:?}: {body}"
+        );
+        host.respond_call(batch.id, &CallResponse::status(202))
+            .unwrap();
+        assert!(host.unfinished_contexts().is_empty());
+    }
 }

@@ -61,6 +61,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--keep-going",
                 "--",
                 "-D",
                 "warnings",
@@ -132,9 +133,15 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     if !failed_steps.is_empty() {
         println!("  failed steps: {}", failed_steps.join(", "));
     }
+    // The closing line in the plain form CI readers expect: `word: N passed, N failed[, N skipped]`.
+    let skipped = if counts.ignored > 0 {
+        format!(", {} skipped", counts.ignored)
+    } else {
+        String::new()
+    };
     println!(
-        "xtask test: {} passed, {} failed, {} ignored",
-        counts.passed, counts.failed, counts.ignored
+        "tests: {} passed, {} failed{skipped}",
+        counts.passed, counts.failed
     );
     if failed_steps.is_empty() && counts.failed == 0 {
         Ok(())

@@ -20,6 +20,9 @@ use crate::headers::Headers;
 use crate::http_wasm::{BackendResponse, ClientResponse, HttpRequest, UpstreamRequest};
 use crate::wasi::{GuestWasi, VirtualClock, WasiOptions};
 
+/// proxy-wasm 0.2.1 imports that ngx_wasm_module does not define at all.
+const KONG_LACKS: [&str; 2] = ["proxy_get_header_map_size", "proxy_get_buffer_status"];
+
 /// Which proxy-wasm host to play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
@@ -507,6 +510,17 @@ impl ProxyHost {
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut ProxyState| &mut s.wasi.ctx)
             .map_err(|e| anyhow::anyhow!("link WASI: {e}"))?;
         abi::link(&mut linker).map_err(|e| anyhow::anyhow!("link env: {e}"))?;
+        let mut load_warnings = Vec::new();
+        if options.profile == Profile::Kong {
+            for import in module.imports() {
+                if import.module() == "env" && KONG_LACKS.contains(&import.name()) {
+                    load_warnings.push(format!(
+                        "imports env.{}, which ngx_wasm_module does not provide: a real Kong refuses to load this module",
+                        import.name()
+                    ));
+                }
+            }
+        }
         let mut clusters = options.clusters.clone();
         clusters.extend(options.real_clusters.keys().cloned());
         let state = ProxyState {
@@ -527,7 +541,7 @@ impl ProxyHost {
             step: Step::Idle,
             calls: HostCalls::default(),
             logs: Vec::new(),
-            warnings: Vec::new(),
+            warnings: load_warnings,
             refusal: None,
             dispatched: Vec::new(),
             reply: None,
@@ -703,12 +717,14 @@ impl ProxyHost {
                 self.finish_context(ctx);
             }
             for (id, addr) in real {
+                // Answering one call runs guest code that may pump again and answer others:
+                // send only calls that are still pending now.
                 let call = self
                     .store
                     .data()
                     .dispatched
                     .iter()
-                    .find(|c| c.id == id)
+                    .find(|c| c.id == id && c.state == CallState::Pending)
                     .cloned();
                 let Some(call) = call else { continue };
                 let timeout = Duration::from_millis(u64::from(call.timeout_ms.max(1)));

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Bare Traefik vs Traefik + gatetrace, same run, same loopback backend, wrk -t2 -c32,
 # interleaved rounds (bare, plugin, bare, plugin, ...) so machine noise hits both alike.
+# Per round it also records Traefik's CPU time per request (from /proc), which other load on a
+# shared machine disturbs far less than req/s, and it plays the collector's part (counting,
+# truncating and deleting closed segments), so records can be checked against requests.
 #
 # Usage: plugin/http-wasm/bench/traefik-bench.sh [rounds=5] [seconds=10] [results-file]
 # Needs: GATETRACE_TRAEFIK (Traefik 3.7 binary), wrk (Debian), the plugin built by
 # `cargo xtask wasm` (or GATETRACE_WASM_DIR pointing at gatetrace-traefik.wasm).
+# GATETRACE_BENCH_VARIANT_WASM: more builds (space-separated .wasm paths) measured in the same
+# interleaved rounds.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +27,8 @@ command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # Traefik starts inside $(...) subshells: their pids are in files, not in PIDS.
+    for pid in "${PIDS[@]}" $(cat "$WORK"/*/pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -102,7 +108,7 @@ ${EXTRA_CONFIG}
           - url: "http://127.0.0.1:$BACKEND_PORT"
 EOF
     (cd "$dir" && exec "$TRAEFIK" --configFile="$dir/traefik.yml" >"$dir/traefik.log" 2>&1) &
-    PIDS+=($!)
+    echo $! >"$dir/pid"
     wait_port "$port"
     wait_ok "$port"
     echo "$port"
@@ -110,31 +116,76 @@ EOF
 
 BARE_PORT=$(start_traefik bare 0)
 PLUGIN_PORT=$(start_traefik plugin 1)
-# Optional: a second build of the plugin measured in the same interleaved rounds.
-VARIANT_WASM=${GATETRACE_BENCH_VARIANT_WASM:-}
-[ -n "$VARIANT_WASM" ] && VARIANT_PORT=$(start_traefik variant 1 "$VARIANT_WASM")
+# Optional: more builds of the plugin (space-separated .wasm paths) measured in the same
+# interleaved rounds.
+read -r -a VARIANT_WASMS <<<"${GATETRACE_BENCH_VARIANT_WASM:-}"
+VARIANT_PORTS=()
+for i in "${!VARIANT_WASMS[@]}"; do
+    VARIANT_PORTS+=("$(start_traefik "variant$i" 1 "${VARIANT_WASMS[$i]}")")
+done
 
-run_wrk() { wrk -t2 -c32 -d"${SECS}s" "http://127.0.0.1:$1/bench" | awk '/Requests\/sec/ {print $2}'; }
+# Traefik's CPU time so far (user + system, clock ticks).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1/pid")/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# run_wrk <port> <name> → prints req/s; appends the completed requests to $WORK/<name>.requests
+# and Traefik's CPU µs per request to $WORK/<name>.cpu (less sensitive to other load than req/s).
+run_wrk() {
+    local out before requests
+    before=$(cpu_ticks "$2")
+    out=$(wrk -t2 -c32 -d"${SECS}s" "http://127.0.0.1:$1/bench")
+    requests=$(echo "$out" | awk '/ requests in / {print $1}')
+    echo "$requests" >>"$WORK/$2.requests"
+    awk -v t="$(($(cpu_ticks "$2") - before))" -v us="$TICK_US" -v n="$requests" \
+        'BEGIN {printf "%.1f\n", t * us / n}' >>"$WORK/$2.cpu"
+    echo "$out" | awk '/Requests\/sec/ {print $2}'
+}
+
+# The collector's part: count, truncate and delete segments whose window closed more than the
+# grace period ago (default layout: 10 s windows, 5 s grace), so the spool never fills.
+collect() {
+    local spool=$1 now seg w
+    now=$(date +%s)
+    for seg in "$spool"/seg-*.ndjson; do
+        [ -e "$seg" ] || continue
+        w=${seg##*/seg-}
+        w=${w%.ndjson}
+        if [ $((w + 10 + 5)) -le "$now" ] || [ "${2:-}" = all ]; then
+            wc -l <"$seg" >>"$spool.records"
+            truncate -s 0 "$seg"
+            rm -f "$seg"
+        fi
+    done
+}
+total() { awk '{s += $1} END {print s + 0}' "$1" 2>/dev/null || echo 0; }
 
 # Warm-up (JIT-compiled guest, instance pool, connection pools), not counted.
 wrk -t2 -c32 -d2s "http://127.0.0.1:$BARE_PORT/bench" >/dev/null
 wrk -t2 -c32 -d2s "http://127.0.0.1:$PLUGIN_PORT/bench" >/dev/null
+for port in "${VARIANT_PORTS[@]}"; do wrk -t2 -c32 -d2s "http://127.0.0.1:$port/bench" >/dev/null; done
+rm -f "$WORK"/*.requests
+sleep 1
+# The warm-up's records, not counted (left in place: a writer may hold the current segment).
+WARM_RECORDS=$(cat "$WORK/plugin/spool"/seg-*.ndjson 2>/dev/null | wc -l)
 
 BARE=()
 PLUGIN=()
-VARIANT=()
 for round in $(seq 1 "$ROUNDS"); do
-    BARE+=("$(run_wrk "$BARE_PORT")")
-    rm -f "$WORK/plugin/spool"/seg-*.ndjson # the collector's job: keep the spool from filling
-    PLUGIN+=("$(run_wrk "$PLUGIN_PORT")")
+    BARE+=("$(run_wrk "$BARE_PORT" bare)")
+    collect "$WORK/plugin/spool"
+    PLUGIN+=("$(run_wrk "$PLUGIN_PORT" plugin)")
     echo "round $round: bare ${BARE[-1]} req/s, plugin ${PLUGIN[-1]} req/s" >&2
-    if [ -n "$VARIANT_WASM" ]; then
-        rm -f "$WORK/variant/spool"/seg-*.ndjson
-        VARIANT+=("$(run_wrk "$VARIANT_PORT")")
-        echo "round $round: variant ${VARIANT[-1]} req/s" >&2
-    fi
+    for i in "${!VARIANT_PORTS[@]}"; do
+        collect "$WORK/variant$i/spool"
+        echo "$(run_wrk "${VARIANT_PORTS[$i]}" "variant$i")" >>"$WORK/variant$i.rps"
+        echo "round $round: variant$i $(tail -n1 "$WORK/variant$i.rps") req/s" >&2
+    done
 done
-RECORDS=$(cat "$WORK/plugin/spool"/seg-*.ndjson 2>/dev/null | wc -l)
+sleep 1 # let the last responses' records land
+collect "$WORK/plugin/spool" all
+RECORDS=$(($(total "$WORK/plugin/spool.records") - WARM_RECORDS))
+REQUESTS=$(total "$WORK/plugin.requests")
+INSTANCES=$(($(stat -c %s "$WORK/plugin/spool/claims") / 8))
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 BARE_MED=$(median "${BARE[@]}")
@@ -150,19 +201,26 @@ RATIO=$(awk -v p="$PLUGIN_MED" -v b="$BARE_MED" 'BEGIN {printf "%.3f", p/b}')
     echo "- plugin config: service, spool dir (all else default: bufferResponses auto → every"
     echo "  request buffered for its status, ids + traceparent set, one spool append per request)"
     echo "- extra plugin config: ${EXTRA_CONFIG:-none}"
-    echo "- records written in the last plugin round: $RECORDS"
+    echo "- plugin rounds: $REQUESTS requests completed (wrk), $RECORDS records in the spool," \
+        "$INSTANCES plugin instances created"
     echo
-    echo "| round | bare req/s | plugin req/s | plugin ÷ bare |"
-    echo "|---|---|---|---|"
+    mapfile -t BARE_CPU <"$WORK/bare.cpu"
+    mapfile -t PLUGIN_CPU <"$WORK/plugin.cpu"
+    echo "| round | bare req/s | plugin req/s | plugin ÷ bare | Traefik CPU µs/req bare | plugin |"
+    echo "|---|---|---|---|---|---|"
     for i in "${!BARE[@]}"; do
-        echo "| $((i + 1)) | ${BARE[$i]} | ${PLUGIN[$i]} | $(awk -v p="${PLUGIN[$i]}" -v b="${BARE[$i]}" 'BEGIN {printf "%.3f", p/b}') |"
+        echo "| $((i + 1)) | ${BARE[$i]} | ${PLUGIN[$i]} | $(awk -v p="${PLUGIN[$i]}" -v b="${BARE[$i]}" 'BEGIN {printf "%.3f", p/b}') | ${BARE_CPU[$i]} | ${PLUGIN_CPU[$i]} |"
     done
-    echo "| **median** | **$BARE_MED** | **$PLUGIN_MED** | **$RATIO** |"
-    if [ -n "$VARIANT_WASM" ]; then
+    echo "| **median** | **$BARE_MED** | **$PLUGIN_MED** | **$RATIO** | **$(median "${BARE_CPU[@]}")** | **$(median "${PLUGIN_CPU[@]}")** |"
+    for i in "${!VARIANT_WASMS[@]}"; do
+        mapfile -t VARIANT <"$WORK/variant$i.rps"
+        mapfile -t VARIANT_CPU <"$WORK/variant$i.cpu"
         VARIANT_MED=$(median "${VARIANT[@]}")
         echo
-        echo "Variant $VARIANT_WASM: rounds ${VARIANT[*]} req/s, median $VARIANT_MED," \
-            "÷ bare $(awk -v p="$VARIANT_MED" -v b="$BARE_MED" 'BEGIN {printf "%.3f", p/b}')"
-    fi
+        echo "Variant ${VARIANT_WASMS[$i]}: rounds ${VARIANT[*]} req/s, median $VARIANT_MED," \
+            "÷ bare $(awk -v p="$VARIANT_MED" -v b="$BARE_MED" 'BEGIN {printf "%.3f", p/b}')," \
+            "Traefik CPU µs/req ${VARIANT_CPU[*]} (median $(median "${VARIANT_CPU[@]}"))," \
+            "$(($(stat -c %s "$WORK/variant$i/spool/claims") / 8)) instances created"
+    done
 } >"$OUT"
 cat "$OUT"

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use gatetrace_core::config::Config;
-use gatetrace_core::exchange::{Exchange, HeaderLookup, RequestHead, TracestateAction};
+use gatetrace_core::exchange::{
+    Exchange, HeaderLookup, REQUEST_HEADERS, RESPONSE_HEADERS, RequestHead, TracestateAction,
+};
 use gatetrace_core::ids::Instance;
 use gatetrace_core::record::HostKind;
 
@@ -49,8 +51,11 @@ struct Bufs {
 
 /// One plugin instance, writing through spool directory access `D`.
 #[derive(Debug)]
-pub struct Plugin<D> {
+pub struct Plugin<D: SpoolDir> {
     config: Config,
+    /// The request headers this adapter or the core may ask for: `host`, the configured
+    /// request id header, then the core's [`REQUEST_HEADERS`].
+    request_wanted: Vec<String>,
     ids: Instance,
     spool: SpoolWriter<D>,
     pending: Vec<Pending>,
@@ -91,8 +96,14 @@ impl<D: SpoolDir> Plugin<D> {
         };
         let ids = Instance::new(&[claimed, start, Instance::salt_word(env.node.as_bytes())]);
         let spool = SpoolWriter::new(open_dir(&config.spool.dir), config.spool.layout);
+        let request_wanted = ["host", config.request_id_header.as_str()]
+            .into_iter()
+            .chain(REQUEST_HEADERS.iter().copied())
+            .map(str::to_owned)
+            .collect();
         Ok(Self {
             config,
+            request_wanted,
             ids,
             spool,
             pending: Vec::with_capacity(2),
@@ -121,12 +132,13 @@ impl<D: SpoolDir> Plugin<D> {
             host.source_addr(&mut bufs.addr);
         }
         host.header_names(HeaderKind::Request, &mut bufs.names);
-        let mut lookup = HostHeaders {
-            host: &mut *host,
-            kind: HeaderKind::Request,
-            names: bufs.names.bytes(),
-            value: &mut bufs.value,
-        };
+        let mut lookup = HostHeaders::new(
+            &mut *host,
+            HeaderKind::Request,
+            bufs.names.bytes(),
+            &self.request_wanted,
+            &mut bufs.value,
+        );
         let authority = lookup.first("host", &mut bufs.authority);
         let head = RequestHead {
             method: bufs.method.bytes(),
@@ -179,26 +191,30 @@ impl<D: SpoolDir> Plugin<D> {
             mut exchange,
             ..
         } = self.pending.swap_remove(index);
-        let end = host.now_unix_ns();
         // Never ask for the status without buffering: the host would panic.
         let status = (buffered && !is_error).then(|| host.status_code());
         let bufs = &mut self.bufs;
         host.header_names(HeaderKind::Response, &mut bufs.names);
-        let mut lookup = HostHeaders {
-            host: &mut *host,
-            kind: HeaderKind::Response,
-            names: bufs.names.bytes(),
-            value: &mut bufs.value,
-        };
+        let mut lookup = HostHeaders::new(
+            &mut *host,
+            HeaderKind::Response,
+            bufs.names.bytes(),
+            RESPONSE_HEADERS,
+            &mut bufs.value,
+        );
         exchange.response_headers(&self.config, &mut lookup);
-        if !self.spool.admit(end) {
-            return;
-        }
-        let reported = self.spool.dropped();
-        let record = exchange.finish(&self.config, status, end, HostKind::Traefik, reported);
-        bufs.line.clear();
-        record.write_ndjson_line(&mut bufs.line);
-        if let Outcome::Failed(e) = self.spool.write(&bufs.line, reported)
+        // The one clock read of this phase: the end of the request, and the moment that picks
+        // the spool window, with no host call between it and the write.
+        let end = host.now_unix_ns();
+        let config = &self.config;
+        let line = &mut bufs.line;
+        let outcome = self.spool.append(end, |dropped| {
+            let record = exchange.finish(config, status, end, HostKind::Traefik, dropped);
+            line.clear();
+            record.write_ndjson_line(line);
+            line
+        });
+        if let Outcome::Failed(e) = outcome
             && !self.spool_warned
         {
             self.spool_warned = true;
@@ -220,17 +236,50 @@ struct Pending {
 }
 
 /// The core's header access over the host: one `get_header_names` per phase tells which
-/// headers exist, so only present headers cost a `get_header_values` call.
-struct HostHeaders<'a, H> {
+/// headers exist, so only present headers cost a `get_header_values` call. The name list is
+/// matched once against the names the phase may ask for (`wanted`), so a lookup is a bit test.
+struct HostHeaders<'a, H, W> {
     host: &'a mut H,
     kind: HeaderKind,
     names: &'a [u8],
+    wanted: &'a [W],
+    /// Bit `i`: `wanted[i]` is among `names` (for the first 64 wanted names).
+    present: u64,
     value: &'a mut Buf,
 }
 
-impl<H: Host> HostHeaders<'_, H> {
+impl<'a, H: Host, W: AsRef<str>> HostHeaders<'a, H, W> {
+    fn new(
+        host: &'a mut H,
+        kind: HeaderKind,
+        names: &'a [u8],
+        wanted: &'a [W],
+        value: &'a mut Buf,
+    ) -> Self {
+        let mut present = 0u64;
+        for name in nul_terminated(names) {
+            for (i, w) in wanted.iter().take(64).enumerate() {
+                if w.as_ref().as_bytes() == name {
+                    present |= 1 << i;
+                }
+            }
+        }
+        Self {
+            host,
+            kind,
+            names,
+            wanted,
+            present,
+            value,
+        }
+    }
+
     fn present(&self, name: &str) -> bool {
-        nul_terminated(self.names).any(|n| n == name.as_bytes())
+        match self.wanted.iter().position(|w| w.as_ref() == name) {
+            Some(i) if i < 64 => self.present & (1 << i) != 0,
+            // A name outside the list (or past 64): scan the host's list.
+            _ => nul_terminated(self.names).any(|n| n == name.as_bytes()),
+        }
     }
 
     /// The first value of `name` copied into `out` (it must outlive this lookup).
@@ -244,7 +293,7 @@ impl<H: Host> HostHeaders<'_, H> {
     }
 }
 
-impl<H: Host> HeaderLookup for HostHeaders<'_, H> {
+impl<H: Host, W: AsRef<str>> HeaderLookup for HostHeaders<'_, H, W> {
     fn each_value(&mut self, name: &str, visit: &mut dyn FnMut(&[u8])) {
         if !self.present(name) {
             return;
@@ -405,8 +454,8 @@ mod tests {
     }
 
     /// Runs one request through both phases; returns the host calls of each phase.
-    fn run(
-        plugin: &mut Plugin<StdDir>,
+    fn run<D: SpoolDir>(
+        plugin: &mut Plugin<D>,
         host: &mut FakeHost,
     ) -> (Vec<&'static str>, Vec<&'static str>) {
         host.calls.clear();
@@ -461,7 +510,8 @@ mod tests {
         host.uri = b"/users/12345?token=SECRET".to_vec();
         let (request_calls, response_calls) = run(&mut plugin, &mut host);
         // The host-call budget of a plain buffered request (no incoming id or trace). The
-        // spool append adds path_open + fd_write + fd_close on WASI.
+        // spool append adds one fd_write on WASI (and, on the first record of a window,
+        // fd_close of the old segment, path_filestat_get for the full probe and path_open).
         assert_eq!(
             request_calls,
             [
@@ -478,11 +528,11 @@ mod tests {
         assert_eq!(
             response_calls,
             [
-                "clock_time_get",
                 "get_status_code",
                 "get_header_names",
                 "get_header_values", // content-type
                 "get_header_values", // content-length
+                "clock_time_get",
             ]
         );
         let id = host.upstream("x-request-id").unwrap();
@@ -501,6 +551,103 @@ mod tests {
         assert_eq!(r.host_kind, HostKind::Traefik);
         let line = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(line, 2, "one segment + the claim file");
+    }
+
+    #[test]
+    fn records_go_through_one_open_segment_per_window() {
+        use crate::spool::fake::FakeDir;
+        use gatetrace_core::spool::{SpoolLayout, segment_name};
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = FakeHost::new(&config(dir.path(), ""));
+        let env = Env {
+            node: "node-a".into(),
+        };
+        let mut plugin = Plugin::new(&mut host, &env, |_| FakeDir::default()).unwrap();
+        let layout = SpoolLayout::default();
+        let sec = 1_000_000_000;
+        // Start 10 ms before a window ends: the third request's record ends in the next one.
+        host.clock = (layout.window_start(host.clock) + layout.window_secs) * sec - 10_000_000;
+        let mut ends = Vec::new();
+        for gap in [0, 0, 8_000_000, 0, 0, 40 * sec] {
+            host.clock += gap;
+            run(&mut plugin, &mut host);
+            ends.push(host.clock);
+        }
+        let dir = &plugin.spool.dir().ops;
+        let w: Vec<String> = ends
+            .iter()
+            .map(|&t| segment_name(layout.window_start(t)))
+            .collect();
+        let probe = |t: u64| {
+            let window = layout.window_start(t);
+            format!(
+                "exists {}",
+                segment_name(layout.full_probe(window).unwrap())
+            )
+        };
+        assert_eq!(
+            *dir,
+            [
+                probe(ends[0]),
+                format!("open {}", w[0]),
+                format!("write {}", w[0]),
+                format!("write {}", w[1]),
+                // New window: close the old handle first, probe once, open the new segment.
+                format!("close {}", w[1]),
+                probe(ends[2]),
+                format!("open {}", w[2]),
+                format!("write {}", w[2]),
+                format!("write {}", w[3]),
+                format!("write {}", w[4]),
+                // An idle instance wakes up windows later: same again.
+                format!("close {}", w[4]),
+                probe(ends[5]),
+                format!("open {}", w[5]),
+                format!("write {}", w[5]),
+            ]
+        );
+        assert_eq!(
+            (w[0] == w[1], w[1] == w[2], w[4] == w[5]),
+            (true, false, false)
+        );
+        // Every record went to the segment of the clock reading that ended it.
+        for (segment, line) in &plugin.spool.dir().lines {
+            let r = Record::from_ndjson_line(line).unwrap();
+            let end = r.start_unix_ns + r.duration_ns;
+            assert_eq!(*segment, segment_name(layout.window_start(end)));
+        }
+        assert_eq!(plugin.spool.dir().lines.len(), 6);
+    }
+
+    #[test]
+    fn header_presence_is_one_pass_and_names_outside_the_list_still_resolve() {
+        let mut host = FakeHost::new("{}");
+        host.request = vec![
+            ("accept".into(), b"*/*".to_vec()),
+            ("x-other".into(), b"1".to_vec()),
+            ("accept".into(), b"text/html".to_vec()),
+        ];
+        let mut value = Buf::default();
+        let wanted = ["host", "accept", "upgrade"];
+        let names = b"accept\0x-other\0";
+        let mut lookup =
+            HostHeaders::new(&mut host, HeaderKind::Request, names, &wanted, &mut value);
+        assert_eq!(lookup.present, 0b010);
+        let mut seen = Vec::new();
+        for name in ["host", "accept", "upgrade", "x-other", "x-absent"] {
+            lookup.each_value(name, &mut |v| seen.push((name, v.to_vec())));
+        }
+        assert_eq!(
+            seen,
+            [
+                ("accept", b"*/*".to_vec()),
+                ("accept", b"text/html".to_vec()),
+                ("x-other", b"1".to_vec()),
+            ]
+        );
+        // Only present headers cost a values call.
+        assert_eq!(host.calls, ["get_header_values", "get_header_values"]);
     }
 
     #[test]
@@ -583,7 +730,10 @@ mod tests {
         run(&mut plugin, &mut host);
         assert_eq!(host.removed, ["tracestate"]);
         let started = parse_traceparent(host.upstream("traceparent").unwrap().as_bytes()).unwrap();
-        assert_ne!(started.trace_id.to_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(
+            started.trace_id.to_hex(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The spool writer: appends record lines to the spool directory exactly as
 //! `gatetrace_core::spool` defines it — one `O_APPEND` write per record into the segment of the
-//! append time, no handle kept between records, full spool → drop and count.
+//! append time, only the current window's segment kept open, full spool → drop and count.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
@@ -31,11 +31,16 @@ fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().append(true).create(true).open(path)
 }
 
-/// The two file operations the writer needs, on names relative to the spool directory.
-/// Neither keeps a file open.
+/// The file operations the writer needs, on names relative to the spool directory.
 pub trait SpoolDir {
-    /// Opens `name` with `O_APPEND` (creating it), writes `line` with one `write`, closes it.
-    fn append(&mut self, name: &str, line: &[u8]) -> io::Result<usize>;
+    /// An open segment.
+    type File;
+    /// Opens `name` with `O_APPEND`, creating it.
+    fn open(&mut self, name: &str) -> io::Result<Self::File>;
+    /// Writes `line` with one `write`.
+    fn write(&mut self, file: &mut Self::File, line: &[u8]) -> io::Result<usize>;
+    /// Closes a segment opened by [`SpoolDir::open`].
+    fn close(&mut self, file: Self::File);
     /// Whether `name` exists.
     fn exists(&mut self, name: &str) -> bool;
 }
@@ -45,13 +50,50 @@ pub trait SpoolDir {
 pub struct StdDir(pub PathBuf);
 
 impl SpoolDir for StdDir {
-    fn append(&mut self, name: &str, line: &[u8]) -> io::Result<usize> {
-        open_append(&self.0.join(name))?.write(line)
+    type File = File;
+
+    fn open(&mut self, name: &str) -> io::Result<File> {
+        open_append(&self.0.join(name))
+    }
+
+    fn write(&mut self, file: &mut File, line: &[u8]) -> io::Result<usize> {
+        file.write(line)
+    }
+
+    fn close(&mut self, file: File) {
+        drop(file);
     }
 
     fn exists(&mut self, name: &str) -> bool {
         self.0.join(name).exists()
     }
+}
+
+/// Where `dir` lives among the preopened directories `(fd, guest path)`: the fd of the longest
+/// preopen holding it and the dir's path inside that preopen (empty, or ending in `/`), so a
+/// segment is `<prefix><name>` relative to the fd. `None` when no preopen holds it.
+#[must_use]
+pub fn locate(dir: &str, preopens: &[(i32, String)]) -> Option<(i32, String)> {
+    let dir = dir.trim_end_matches('/');
+    preopens
+        .iter()
+        .filter_map(|(fd, name)| {
+            let name = name.trim_end_matches('/');
+            let rest = dir.strip_prefix(name)?;
+            if !rest.is_empty() && !rest.starts_with('/') {
+                return None;
+            }
+            Some((name.len(), *fd, rest.trim_start_matches('/')))
+        })
+        .max_by_key(|(len, _, _)| *len)
+        .map(|(_, fd, rest)| {
+            let prefix = if rest.is_empty() {
+                String::new()
+            } else {
+                format!("{rest}/")
+            };
+            (fd, prefix)
+        })
 }
 
 /// What happened to one record.
@@ -65,44 +107,71 @@ pub enum Outcome {
     Failed(io::Error),
 }
 
-/// Appends lines to the spool of one plugin instance. Holds no open file.
-#[derive(Debug)]
-pub struct SpoolWriter<D> {
+/// Appends lines to the spool of one plugin instance. It keeps the segment of the current
+/// window open, and only that one: every append first maps its clock reading to a window; when
+/// the window changed, the old handle is closed before anything else, the spool is probed for
+/// fullness once, and the new window's segment is opened for the write. So a line only ever
+/// goes to the segment of the window the wall clock is in, and a segment the collector may
+/// delete (window + grace past) is never written to. The collector truncates a segment before
+/// unlinking it, so the handle an idle instance still holds pins no disk space.
+pub struct SpoolWriter<D: SpoolDir> {
     dir: D,
     layout: SpoolLayout,
-    /// Name of the current window's segment, rebuilt when the window changes.
-    segment: String,
     window: Option<u64>,
+    /// The open segment of `window` (none before the first write of the window, when the
+    /// spool is full, or after a failed open or write).
+    file: Option<D::File>,
     full: bool,
     dropped: u64,
+}
+
+impl<D: SpoolDir> core::fmt::Debug for SpoolWriter<D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SpoolWriter")
+            .field("layout", &self.layout)
+            .field("window", &self.window)
+            .field("open", &self.file.is_some())
+            .field("full", &self.full)
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<D: SpoolDir> SpoolWriter<D> {
     #[must_use]
     pub fn new(dir: D, layout: SpoolLayout) -> Self {
         Self {
-            segment: String::new(),
             dir,
             layout,
             window: None,
+            file: None,
             full: false,
             dropped: 0,
         }
     }
 
-    /// Records dropped since the last line written: put this count in the next record.
+    /// The directory access, for tests to inspect.
+    #[cfg(test)]
+    pub(crate) fn dir(&self) -> &D {
+        &self.dir
+    }
+
+    /// Records dropped since the last line written (carried by the next line).
     #[must_use]
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
 
-    /// Enters the window of `now_unix_ns` (probing once per window whether the spool is
-    /// full) and says whether a record may be written now. A refused record is counted.
-    pub fn admit(&mut self, now_unix_ns: u64) -> bool {
+    /// Appends one line at wall clock `now_unix_ns`. `line(dropped)` builds the complete line
+    /// (newline included) carrying the dropped count; it is not called when the spool is full
+    /// for this window. The line goes out with one `write`; a refused or failed line is counted.
+    pub fn append<'l>(&mut self, now_unix_ns: u64, line: impl FnOnce(u64) -> &'l [u8]) -> Outcome {
         let window = self.layout.window_start(now_unix_ns);
         if self.window != Some(window) {
+            if let Some(old) = self.file.take() {
+                self.dir.close(old);
+            }
             self.window = Some(window);
-            self.segment = segment_name(window);
             self.full = self
                 .layout
                 .full_probe(window)
@@ -110,32 +179,84 @@ impl<D: SpoolDir> SpoolWriter<D> {
         }
         if self.full {
             self.dropped += 1;
+            return Outcome::Full;
         }
-        !self.full
+        let mut file = match self.file.take() {
+            Some(file) => file,
+            None => match self.dir.open(&segment_name(window)) {
+                Ok(file) => file,
+                Err(e) => {
+                    self.dropped += 1;
+                    return Outcome::Failed(e);
+                }
+            },
+        };
+        let reported = self.dropped;
+        let line = line(reported);
+        let failure = match self.dir.write(&mut file, line) {
+            Ok(n) if n == line.len() => {
+                self.file = Some(file);
+                self.dropped -= reported;
+                return Outcome::Written;
+            }
+            Ok(_) => io::Error::new(io::ErrorKind::WriteZero, "short write"),
+            Err(e) => e,
+        };
+        // Reopen for the next line rather than trust this handle again.
+        self.dir.close(file);
+        self.dropped += 1;
+        Outcome::Failed(failure)
+    }
+}
+
+/// A spool dir for tests that logs every operation and keeps the lines written.
+#[cfg(test)]
+pub(crate) mod fake {
+    use super::SpoolDir;
+    use std::io;
+
+    /// Logs `exists <name>`, `open <name>`, `write <name>`, `close <name>`.
+    #[derive(Debug, Default)]
+    pub(crate) struct FakeDir {
+        pub(crate) ops: Vec<String>,
+        /// `(segment, line)` of every write.
+        pub(crate) lines: Vec<(String, Vec<u8>)>,
+        /// Names `exists` finds.
+        pub(crate) existing: Vec<String>,
+        pub(crate) fail_open: bool,
     }
 
-    /// Writes one complete line (newline included) with one `write` to the segment admitted
-    /// last. `reported` is the dropped count the line carries; it is subtracted on success.
-    pub fn write(&mut self, line: &[u8], reported: u64) -> Outcome {
-        match self.dir.append(&self.segment, line) {
-            Ok(n) if n == line.len() => {
-                self.dropped = self.dropped.saturating_sub(reported);
-                Outcome::Written
+    impl SpoolDir for FakeDir {
+        type File = String;
+
+        fn open(&mut self, name: &str) -> io::Result<String> {
+            self.ops.push(format!("open {name}"));
+            if self.fail_open {
+                return Err(io::Error::other("no dir"));
             }
-            Ok(_) => {
-                self.dropped += 1;
-                Outcome::Failed(io::Error::new(io::ErrorKind::WriteZero, "short write"))
-            }
-            Err(e) => {
-                self.dropped += 1;
-                Outcome::Failed(e)
-            }
+            Ok(name.to_owned())
+        }
+
+        fn write(&mut self, file: &mut String, line: &[u8]) -> io::Result<usize> {
+            self.ops.push(format!("write {file}"));
+            self.lines.push((file.clone(), line.to_vec()));
+            Ok(line.len())
+        }
+
+        fn close(&mut self, file: String) {
+            self.ops.push(format!("close {file}"));
+        }
+
+        fn exists(&mut self, name: &str) -> bool {
+            self.ops.push(format!("exists {name}"));
+            self.existing.iter().any(|e| e == name)
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::fake::FakeDir;
     use super::*;
     use gatetrace_core::spool::parse_segment_name;
 
@@ -160,6 +281,29 @@ mod tests {
             .collect();
         found.sort();
         found
+    }
+
+    #[test]
+    fn the_spool_dir_is_found_in_the_longest_preopen() {
+        let preopens = [
+            (3, "/var".to_owned()),
+            (4, "/var/spool/".to_owned()),
+            (5, "/var/spoolx".to_owned()),
+            (6, "/".to_owned()),
+        ];
+        assert_eq!(locate("/var/spool", &preopens), Some((4, String::new())));
+        assert_eq!(locate("/var/spool/", &preopens), Some((4, String::new())));
+        assert_eq!(
+            locate("/var/spool/gatetrace", &preopens),
+            Some((4, "gatetrace/".to_owned()))
+        );
+        // A name that only shares a prefix of characters is not a parent.
+        assert_eq!(
+            locate("/var/spoolxy", &preopens),
+            Some((3, "spoolxy/".to_owned()))
+        );
+        assert_eq!(locate("/tmp/s", &preopens), Some((6, "tmp/s/".to_owned())));
+        assert_eq!(locate("/tmp/s", &preopens[..3]), None);
     }
 
     #[test]
@@ -198,13 +342,17 @@ mod tests {
         assert_eq!(unique.len(), 400);
     }
 
+    /// Appends `line` at second `t`.
+    fn append<D: SpoolDir>(w: &mut SpoolWriter<D>, t: u64, line: &str) -> Outcome {
+        w.append(t * SEC, |_| line.as_bytes())
+    }
+
     #[test]
     fn lines_go_to_the_segment_of_their_append_time() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = SpoolWriter::new(StdDir(dir.path().to_path_buf()), layout());
         for (t, line) in [(1_000, "a\n"), (1_009, "b\n"), (1_010, "c\n")] {
-            assert!(w.admit(t * SEC));
-            assert!(matches!(w.write(line.as_bytes(), 0), Outcome::Written));
+            assert!(matches!(append(&mut w, t, line), Outcome::Written));
         }
         assert_eq!(
             segments(dir.path()),
@@ -213,15 +361,89 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_segment_is_recreated_not_written_through_a_stale_handle() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut w = SpoolWriter::new(StdDir(dir.path().to_path_buf()), layout());
-        assert!(w.admit(1_000 * SEC));
-        assert!(matches!(w.write(b"a\n", 0), Outcome::Written));
-        std::fs::remove_file(dir.path().join(segment_name(1_000))).unwrap();
-        assert!(w.admit(1_001 * SEC));
-        assert!(matches!(w.write(b"b\n", 0), Outcome::Written));
-        assert_eq!(segments(dir.path()), [(1_000, "b\n".to_owned())]);
+    fn the_current_windows_segment_stays_open_and_only_it() {
+        let mut w = SpoolWriter::new(FakeDir::default(), layout());
+        // Windows of 10 s; the full probe looks 3 windows back.
+        let times = [1_030, 1_031, 1_039, 1_040, 1_041, 1_075, 1_076];
+        for t in times {
+            assert!(matches!(append(&mut w, t, "x\n"), Outcome::Written));
+        }
+        let (s30, s40, s70) = (
+            segment_name(1_030),
+            segment_name(1_040),
+            segment_name(1_070),
+        );
+        assert_eq!(
+            w.dir.ops,
+            [
+                format!("exists {}", segment_name(1_000)),
+                format!("open {s30}"),
+                format!("write {s30}"),
+                format!("write {s30}"),
+                format!("write {s30}"),
+                // Window change: the old handle is closed before anything else.
+                format!("close {s30}"),
+                format!("exists {}", segment_name(1_010)),
+                format!("open {s40}"),
+                format!("write {s40}"),
+                format!("write {s40}"),
+                // An idle gap over several windows: still one close, one probe, one open.
+                format!("close {s40}"),
+                format!("exists {}", segment_name(1_040)),
+                format!("open {s70}"),
+                format!("write {s70}"),
+                format!("write {s70}"),
+            ]
+        );
+        // Every write went to the segment of the clock reading of its own append.
+        let writes: Vec<&String> = w
+            .dir
+            .ops
+            .iter()
+            .filter(|o| o.starts_with("write"))
+            .collect();
+        for (t, op) in times.iter().zip(writes) {
+            assert_eq!(
+                *op,
+                format!("write {}", segment_name(layout().window_start(t * SEC)))
+            );
+        }
+    }
+
+    #[test]
+    fn a_full_spool_closes_the_old_segment_and_opens_nothing() {
+        let mut w = SpoolWriter::new(FakeDir::default(), layout());
+        assert!(matches!(append(&mut w, 1_035, "a\n"), Outcome::Written));
+        w.dir.existing.push(segment_name(1_010));
+        w.dir.ops.clear();
+        assert!(matches!(append(&mut w, 1_040, "b\n"), Outcome::Full));
+        assert!(matches!(append(&mut w, 1_041, "c\n"), Outcome::Full));
+        // Probed once for the window, no open and no write while full.
+        assert_eq!(
+            w.dir.ops,
+            [
+                format!("close {}", segment_name(1_030)),
+                format!("exists {}", segment_name(1_010)),
+            ]
+        );
+        assert_eq!(w.dropped(), 2);
+    }
+
+    #[test]
+    fn a_failed_open_is_retried_on_the_next_line() {
+        let mut w = SpoolWriter::new(FakeDir::default(), layout());
+        w.dir.fail_open = true;
+        assert!(matches!(append(&mut w, 1_000, "a\n"), Outcome::Failed(_)));
+        w.dir.fail_open = false;
+        let mut carried = None;
+        let outcome = w.append(1_001 * SEC, |dropped| {
+            carried = Some(dropped);
+            b"b\n"
+        });
+        assert!(matches!(outcome, Outcome::Written));
+        assert_eq!((carried, w.dropped()), (Some(1), 0));
+        let opens = w.dir.ops.iter().filter(|o| o.starts_with("open")).count();
+        assert_eq!(opens, 2);
     }
 
     #[test]
@@ -230,15 +452,18 @@ mod tests {
         // A segment max_windows (3) windows back from 1_030 still exists: the reader lags.
         std::fs::write(dir.path().join(segment_name(1_000)), "old\n").unwrap();
         let mut w = SpoolWriter::new(StdDir(dir.path().to_path_buf()), layout());
-        assert!(!w.admit(1_030 * SEC));
-        assert!(!w.admit(1_031 * SEC));
+        assert!(matches!(append(&mut w, 1_030, "a\n"), Outcome::Full));
+        assert!(matches!(append(&mut w, 1_031, "b\n"), Outcome::Full));
         assert_eq!(w.dropped(), 2);
         // The reader caught up: the old segment is gone, next window admits again.
         std::fs::remove_file(dir.path().join(segment_name(1_000))).unwrap();
-        assert!(w.admit(1_040 * SEC));
-        let reported = w.dropped();
-        assert!(matches!(w.write(b"x\n", reported), Outcome::Written));
-        assert_eq!(w.dropped(), 0);
+        let mut carried = 0;
+        let outcome = w.append(1_040 * SEC, |dropped| {
+            carried = dropped;
+            b"x\n"
+        });
+        assert!(matches!(outcome, Outcome::Written));
+        assert_eq!((carried, w.dropped()), (2, 0));
     }
 
     #[test]
@@ -246,8 +471,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("missing-mount");
         let mut w = SpoolWriter::new(StdDir(gone), layout());
-        assert!(w.admit(1_000 * SEC));
-        assert!(matches!(w.write(b"x\n", 0), Outcome::Failed(_)));
+        assert!(matches!(append(&mut w, 1_000, "x\n"), Outcome::Failed(_)));
         assert_eq!(w.dropped(), 1);
     }
 }

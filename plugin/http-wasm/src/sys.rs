@@ -216,9 +216,9 @@ pub fn preopens() -> Vec<(i32, String)> {
     found
 }
 
-/// Opens `path` under `dir_fd` for appending (created if missing), writes `data` with one
-/// `fd_write`, closes it. Returns bytes written or the WASI errno.
-pub fn append_at(dir_fd: i32, path: &[u8], data: &[u8]) -> Result<usize, i32> {
+/// Opens `path` under `dir_fd` for appending (created if missing). Returns the fd or the
+/// WASI errno.
+pub fn open_append_at(dir_fd: i32, path: &[u8]) -> Result<i32, i32> {
     let mut fd = -1;
     // SAFETY: the host reads `path.len()` bytes of a live slice and writes one i32 to `fd`.
     let errno = unsafe {
@@ -234,16 +234,22 @@ pub fn append_at(dir_fd: i32, path: &[u8], data: &[u8]) -> Result<usize, i32> {
             &mut fd,
         )
     };
-    if errno != 0 {
-        return Err(errno);
-    }
+    if errno == 0 { Ok(fd) } else { Err(errno) }
+}
+
+/// Writes `data` to `fd` with one `fd_write`. Returns bytes written or the WASI errno.
+pub fn write(fd: i32, data: &[u8]) -> Result<usize, i32> {
     let iov = [data.as_ptr() as usize, data.len()];
     let mut written = 0usize;
     // SAFETY: one iovec pointing at the live `data`; the host writes one usize to `written`.
     let errno = unsafe { raw_fd_write(fd, &iov, 1, &mut written) };
-    // SAFETY: `fd` was opened above and is closed exactly once.
-    unsafe { raw_fd_close(fd) };
     if errno == 0 { Ok(written) } else { Err(errno) }
+}
+
+/// Closes an fd from [`open_append_at`].
+pub fn close(fd: i32) {
+    // SAFETY: plain integer call; the caller owns `fd` and never uses it again.
+    unsafe { raw_fd_close(fd) };
 }
 
 /// Whether `path` exists under `dir_fd`.

@@ -6,65 +6,71 @@ use std::cell::RefCell;
 use crate::abi::{FEATURE_BUFFER_RESPONSE, HeaderKind, LogLevel, unpack_count_len};
 use crate::adapter::Plugin;
 use crate::host::{Buf, Host};
-use crate::spool::{SpoolDir, StdDir};
+use crate::spool::{SpoolDir, StdDir, locate};
 use crate::sys;
 
-/// The spool directory through a cached preopened fd: an append is exactly
-/// `path_open` + `fd_write` + `fd_close`. Falls back to `std::fs` when no preopen holds it.
+/// The spool directory through a cached preopened fd: opening a segment is one `path_open`,
+/// an append one `fd_write`. Falls back to `std::fs` when no preopen holds it.
 #[derive(Debug)]
 enum WasiDir {
     Preopen {
         fd: i32,
         /// The spool dir relative to the preopen, with a trailing `/` (or empty).
         prefix: String,
-        path: Vec<u8>,
     },
     Std(StdDir),
 }
 
+/// An open segment of a [`WasiDir`].
+#[derive(Debug)]
+enum WasiFile {
+    Fd(i32),
+    Std(std::fs::File),
+}
+
 impl WasiDir {
     fn open(dir: &str) -> Self {
-        let dir = dir.trim_end_matches('/');
-        // The longest preopen that holds the dir, and the dir's path inside it.
-        let best = sys::preopens()
-            .into_iter()
-            .filter_map(|(fd, name)| {
-                let name = name.trim_end_matches('/');
-                let rest = dir.strip_prefix(name)?;
-                if !rest.is_empty() && !rest.starts_with('/') {
-                    return None;
-                }
-                Some((name.len(), fd, rest.trim_start_matches('/').to_owned()))
-            })
-            .max_by_key(|(len, _, _)| *len);
-        match best {
-            Some((_, fd, rest)) => Self::Preopen {
-                fd,
-                prefix: if rest.is_empty() { rest } else { rest + "/" },
-                path: Vec::with_capacity(64),
-            },
+        match locate(dir, &sys::preopens()) {
+            Some((fd, prefix)) => Self::Preopen { fd, prefix },
             None => Self::Std(StdDir(dir.into())),
         }
     }
 }
 
+fn wasi_error(errno: i32) -> std::io::Error {
+    std::io::Error::other(format!("wasi errno {errno}"))
+}
+
 impl SpoolDir for WasiDir {
-    fn append(&mut self, name: &str, line: &[u8]) -> std::io::Result<usize> {
+    type File = WasiFile;
+
+    fn open(&mut self, name: &str) -> std::io::Result<WasiFile> {
         match self {
-            Self::Preopen { fd, prefix, path } => {
-                path.clear();
-                path.extend_from_slice(prefix.as_bytes());
-                path.extend_from_slice(name.as_bytes());
-                sys::append_at(*fd, path, line)
-                    .map_err(|errno| std::io::Error::other(format!("wasi errno {errno}")))
+            Self::Preopen { fd, prefix } => {
+                sys::open_append_at(*fd, format!("{prefix}{name}").as_bytes())
+                    .map(WasiFile::Fd)
+                    .map_err(wasi_error)
             }
-            Self::Std(dir) => dir.append(name, line),
+            Self::Std(dir) => dir.open(name).map(WasiFile::Std),
+        }
+    }
+
+    fn write(&mut self, file: &mut WasiFile, line: &[u8]) -> std::io::Result<usize> {
+        match file {
+            WasiFile::Fd(fd) => sys::write(*fd, line).map_err(wasi_error),
+            WasiFile::Std(file) => std::io::Write::write(file, line),
+        }
+    }
+
+    fn close(&mut self, file: WasiFile) {
+        if let WasiFile::Fd(fd) = file {
+            sys::close(fd);
         }
     }
 
     fn exists(&mut self, name: &str) -> bool {
         match self {
-            Self::Preopen { fd, prefix, .. } => {
+            Self::Preopen { fd, prefix } => {
                 sys::exists_at(*fd, format!("{prefix}{name}").as_bytes())
             }
             Self::Std(dir) => dir.exists(name),

@@ -56,7 +56,9 @@ fn the_envoy_example_is_valid_envoy_config_and_runs_in_the_harness() {
     let filters = summary["wasm_filters"].as_array().expect("filters");
     assert_eq!(filters.len(), 1, "{summary}");
     let filter = &filters[0];
-    let filename = filter["filename"].as_str().expect("vm_config.code.local.filename");
+    let filename = filter["filename"]
+        .as_str()
+        .expect("vm_config.code.local.filename");
     assert_eq!(
         Path::new(filename).file_name().and_then(|f| f.to_str()),
         Some("gatetrace-proxy.wasm"),
@@ -92,7 +94,10 @@ fn the_envoy_example_is_valid_envoy_config_and_runs_in_the_harness() {
     let calls = host.pending_calls();
     assert_eq!(calls.len(), 1, "one batch per tick");
     assert_eq!(calls[0].cluster, config.collector.cluster);
-    assert_eq!(calls[0].headers.get(":path"), Some(config.collector.path.as_str()));
+    assert_eq!(
+        calls[0].headers.get(":path"),
+        Some(config.collector.path.as_str())
+    );
     assert_eq!(batch_key(&calls[0]).1, 1);
     let got = records(&calls[0]);
     assert_eq!(got.len(), 1);
@@ -106,8 +111,15 @@ fn the_envoy_example_is_valid_envoy_config_and_runs_in_the_harness() {
 fn the_validator_rejects_unknown_fields() {
     let text = example();
     let needle = "      connect_timeout: 1s\n";
-    assert!(text.contains(needle), "the example has a cluster connect_timeout");
-    let broken = text.replacen(needle, "      connect_timeout: 1s\n      conect_timeout: 1s\n", 1);
+    assert!(
+        text.contains(needle),
+        "the example has a cluster connect_timeout"
+    );
+    let broken = text.replacen(
+        needle,
+        "      connect_timeout: 1s\n      conect_timeout: 1s\n",
+        1,
+    );
     let error = validate(&broken).expect_err("a misspelt field must fail");
     assert!(error.contains("conect_timeout"), "{error}");
 }
@@ -120,10 +132,17 @@ fn the_istio_plugin_config_is_a_valid_configuration() {
     let text = std::fs::read_to_string(&path).expect("wasmplugin.yaml");
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
     assert_eq!(doc["kind"].as_str(), Some("WasmPlugin"));
-    assert_eq!(doc["apiVersion"].as_str(), Some("extensions.istio.io/v1alpha1"));
+    assert_eq!(
+        doc["apiVersion"].as_str(),
+        Some("extensions.istio.io/v1alpha1")
+    );
     let spec = &doc["spec"];
     assert_eq!(spec["failStrategy"].as_str(), Some("FAIL_OPEN"));
-    assert!(spec["url"].as_str().is_some_and(|u| u.starts_with("oci://")));
+    assert!(
+        spec["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("oci://"))
+    );
     let json = serde_json::to_vec(&spec["pluginConfig"]).expect("JSON");
     let config = Config::from_json(&json).unwrap_or_else(|e| panic!("pluginConfig: {e}"));
     let (direction, port, host) = {
@@ -146,7 +165,9 @@ fn the_envoy_example_embeds_a_valid_configuration() {
     let resources = &doc["static_resources"];
     let filters = &resources["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"];
     let wasm = &filters[0]["typed_config"]["config"];
-    let embedded = wasm["configuration"]["value"].as_str().expect("configuration.value");
+    let embedded = wasm["configuration"]["value"]
+        .as_str()
+        .expect("configuration.value");
     let config = Config::from_json(embedded.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     let clusters: Vec<&str> = resources["clusters"]
         .as_sequence()
@@ -154,7 +175,10 @@ fn the_envoy_example_embeds_a_valid_configuration() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert!(clusters.contains(&config.collector.cluster.as_str()), "{clusters:?}");
+    assert!(
+        clusters.contains(&config.collector.cluster.as_str()),
+        "{clusters:?}"
+    );
     assert!(
         wasm["vm_config"]["code"]["local"]["filename"]
             .as_str()

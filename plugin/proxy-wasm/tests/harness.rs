@@ -26,7 +26,10 @@ fn is_lower_hex(text: &str, len: usize) -> bool {
 fn send(host: &mut ProxyHost, request: &HttpRequest, status: u16) -> gatetrace_host::Headers {
     let exchange = host.http(request, &BackendResponse::status(status));
     assert_eq!(exchange.failure, None, "stream failed: {:?}", exchange.logs);
-    assert!(exchange.dispatched.is_empty(), "nothing dispatched from a stream");
+    assert!(
+        exchange.dispatched.is_empty(),
+        "nothing dispatched from a stream"
+    );
     assert_eq!(exchange.response.status, status);
     exchange.upstream.expect("request went upstream").headers
 }
@@ -40,7 +43,11 @@ fn ids_and_trace_context_go_upstream_and_records_leave_in_tick_batches() {
             "collector": {"tickMs": "100", "batchSize": "50", "token": "s3cret-token"},
         });
         let mut host = host(profile, &config);
-        assert_eq!(host.tick_period_ms(), 100, "{profile:?}: tick period from config");
+        assert_eq!(
+            host.tick_period_ms(),
+            100,
+            "{profile:?}: tick period from config"
+        );
 
         let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
         let continued = send(
@@ -59,17 +66,27 @@ fn ids_and_trace_context_go_upstream_and_records_leave_in_tick_batches() {
 
         // Upstream headers.
         let tp = continued.get("traceparent").expect("traceparent upstream");
-        assert!(tp.starts_with("00-0af7651916cd43dd8448eb211c80319c-"), "{tp}");
+        assert!(
+            tp.starts_with("00-0af7651916cd43dd8448eb211c80319c-"),
+            "{tp}"
+        );
         assert!(!tp.contains("b7ad6b7169203331"), "a new span id: {tp}");
         assert!(tp.ends_with("-01"), "sampled flag kept: {tp}");
         let new_id = continued.get("x-request-id").expect("request id upstream");
         assert!(is_lower_hex(new_id, 32), "{new_id}");
         let fresh_tp = fresh.get("traceparent").expect("traceparent started");
         assert_eq!(fresh_tp.len(), 55);
-        assert_eq!(trusted.get("x-request-id"), Some("req-42"), "valid incoming id kept");
+        assert_eq!(
+            trusted.get("x-request-id"),
+            Some("req-42"),
+            "valid incoming id kept"
+        );
 
         // Nothing leaves before the tick; the tick sends one batch with all three.
-        assert!(host.dispatched().is_empty(), "{profile:?}: no dispatch before a tick");
+        assert!(
+            host.dispatched().is_empty(),
+            "{profile:?}: no dispatch before a tick"
+        );
         host.advance(Duration::from_millis(100)).expect("tick");
         let calls = host.pending_calls();
         assert_eq!(calls.len(), 1, "{profile:?}: one batch");
@@ -117,7 +134,10 @@ fn ids_and_trace_context_go_upstream_and_records_leave_in_tick_batches() {
         );
         assert_eq!(by_id("req-42").endpoint, "/health");
         let body = String::from_utf8_lossy(&call.body);
-        assert!(!body.contains("secret=1") && !body.contains("abc\""), "{body}");
+        assert!(
+            !body.contains("secret=1") && !body.contains("abc\""),
+            "{body}"
+        );
 
         // Acknowledged: later ticks have nothing to send.
         host.respond_call(call.id, &CallResponse::status(200))
@@ -152,18 +172,34 @@ fn failed_batches_retry_with_their_sequence_then_count_drops() {
         let third = host.pending_calls().remove(0);
         host.advance(Duration::from_millis(500)).expect("time out");
         assert_eq!(
-            host.dispatched().iter().find(|c| c.id == third.id).map(|c| c.state.clone()),
+            host.dispatched()
+                .iter()
+                .find(|c| c.id == third.id)
+                .map(|c| c.state.clone()),
             Some(CallState::TimedOut)
         );
         for call in [&first, &second, &third] {
-            assert_eq!(batch_key(call), batch_key(&first), "a retry keeps its sequence");
+            assert_eq!(
+                batch_key(call),
+                batch_key(&first),
+                "a retry keeps its sequence"
+            );
             assert_eq!(call.body, first.body, "and its body");
         }
         assert_eq!(records(&first).len(), 5);
         // Retries exhausted: nothing more goes out for those five.
         let sent = host.dispatched().len();
         host.advance(Duration::from_millis(1000)).expect("ticks");
-        assert_eq!(host.dispatched().len(), sent, "{profile:?}: bounded retries");
+        assert_eq!(
+            host.dispatched().len(),
+            sent,
+            "{profile:?}: bounded retries"
+        );
+        let warned = host
+            .take_logs()
+            .iter()
+            .any(|l| l.message.contains("5 records dropped"));
+        assert!(warned, "{profile:?}: drops are logged");
 
         // The next batch says five were dropped and has the next sequence.
         send(&mut host, &HttpRequest::get("/mcp"), 200);
@@ -177,11 +213,6 @@ fn failed_batches_retry_with_their_sequence_then_count_drops() {
         host.respond_call(next.id, &CallResponse::status(204))
             .expect("answer");
         assert_eq!(host.broken(), None);
-        let warned = host
-            .take_logs()
-            .iter()
-            .any(|l| l.message.contains("5 records dropped"));
-        assert!(warned, "{profile:?}: drops are logged");
     }
 }
 
@@ -203,7 +234,7 @@ fn memory_stays_bounded_and_every_record_is_delivered_or_counted_alone() {
         let mut answer = |host: &mut ProxyHost, n: u64| {
             for call in host.pending_calls() {
                 // Two in three batches fail (500 or no answer until the timeout).
-                match (call.id + n) % 3 {
+                match (u64::from(call.id) + n) % 3 {
                     0 => {
                         let got = records(&call);
                         delivered += got.len() as u64;
@@ -242,7 +273,11 @@ fn memory_stays_bounded_and_every_record_is_delivered_or_counted_alone() {
         let mut idle_ticks = 0;
         while idle_ticks < 5 {
             let pending = host.pending_calls();
-            idle_ticks = if pending.is_empty() { idle_ticks + 1 } else { 0 };
+            idle_ticks = if pending.is_empty() {
+                idle_ticks + 1
+            } else {
+                0
+            };
             for call in pending {
                 let got = records(&call);
                 delivered += got.len() as u64;
@@ -267,18 +302,25 @@ fn memory_stays_bounded_and_every_record_is_delivered_or_counted_alone() {
 fn a_bad_configuration_is_refused_naming_the_key_and_never_the_token() {
     for (profile, _) in PROFILES {
         for (config, key) in [
-            (json!({"collector": {"timeoutMs": "soon"}}), "collector.timeoutMs"),
-            (json!({"collector": {"batchSizes": "5"}}), "collector.batchSizes"),
-            (json!({"collector": {"token": "has space"}}), "collector.token"),
+            (
+                json!({"collector": {"timeoutMs": "soon"}}),
+                "collector.timeoutMs",
+            ),
+            (
+                json!({"collector": {"batchSizes": "5"}}),
+                "collector.batchSizes",
+            ),
+            (
+                json!({"collector": {"token": "has space"}}),
+                "collector.token",
+            ),
             (json!({"sampleRatio": "2"}), "sampleRatio"),
         ] {
             let mut options = ProxyOptions::new(profile);
             options.plugin_config = serde_json::to_vec(&config).expect("json");
-            let error = ProxyHost::from_file(
-                &testkit::wasm_artifact("gatetrace-proxy.wasm"),
-                options,
-            )
-            .expect_err("bad config must fail on_configure");
+            let error =
+                ProxyHost::from_file(&testkit::wasm_artifact("gatetrace-proxy.wasm"), options)
+                    .expect_err("bad config must fail on_configure");
             let text = format!("{error:#}");
             assert!(text.contains(key), "{profile:?}: error names {key}: {text}");
             assert!(!text.contains("has space"), "token leaked: {text}");

@@ -48,7 +48,9 @@ fn config(spool: &str) -> Value {
 /// Fifty requests and what the backend answers each, varied across methods, routes, ids,
 /// trace contexts, tokens, sessions, streams and statuses.
 fn scenario() -> Vec<(HttpRequest, BackendResponse)> {
-    let methods = ["GET", "POST", "DELETE", "PUT", "PATCH", "OPTIONS", "HEAD", "get", "PURGE"];
+    let methods = [
+        "GET", "POST", "DELETE", "PUT", "PATCH", "OPTIONS", "HEAD", "get", "PURGE",
+    ];
     let paths = [
         "/mcp",
         "/mcp/tools/call?debug=1",
@@ -70,11 +72,28 @@ fn scenario() -> Vec<(HttpRequest, BackendResponse)> {
         let mut request = HttpRequest::get(path);
         request.method = method.to_owned();
         request = request
-            .header("host", if n % 4 == 0 { "mcp.example.com" } else { "api.example.com:8443" })
+            .header(
+                "host",
+                if n % 4 == 0 {
+                    "mcp.example.com"
+                } else {
+                    "api.example.com:8443"
+                },
+            )
             .header("user-agent", &format!("client/{n}"));
         match n % 5 {
-            0 => request = request.header("traceparent", &format!("00-{:032x}-{:016x}-01", n + 1, n + 7)),
-            1 => request = request.header("traceparent", &format!("00-{:032x}-{:016x}-00", n + 1, n + 7)),
+            0 => {
+                request = request.header(
+                    "traceparent",
+                    &format!("00-{:032x}-{:016x}-01", n + 1, n + 7),
+                );
+            }
+            1 => {
+                request = request.header(
+                    "traceparent",
+                    &format!("00-{:032x}-{:016x}-00", n + 1, n + 7),
+                );
+            }
             2 => request = request.header("traceparent", "00-zz-not-valid-01"),
             _ => {}
         }
@@ -99,7 +118,9 @@ fn scenario() -> Vec<(HttpRequest, BackendResponse)> {
             request = request.header("accept", "application/json, text/event-stream");
         }
         if n % 11 == 5 {
-            request = request.header("content-type", "application/json").header("content-length", "42");
+            request = request
+                .header("content-type", "application/json")
+                .header("content-length", "42");
             request.body = vec![b'x'; 42];
         }
         let mut backend = BackendResponse::status(status).header("content-length", "17");
@@ -168,7 +189,9 @@ fn envoy_records(scenario: &[(HttpRequest, BackendResponse)]) -> Vec<Record> {
     let mut out = Vec::new();
     for call in envoy.pending_calls() {
         out.extend(records(&call));
-        envoy.respond_call(call.id, &CallResponse::status(200)).expect("answer");
+        envoy
+            .respond_call(call.id, &CallResponse::status(200))
+            .expect("answer");
     }
     out
 }
@@ -217,11 +240,17 @@ fn the_same_requests_give_the_same_records_on_traefik_and_envoy() {
     let mut unknown_status = 0;
     let mut continued = 0;
     let mut kept_ids = 0;
-    for (n, ((request, backend), (t, e))) in scenario.iter().zip(traefik.iter().zip(&envoy)).enumerate() {
+    for (n, ((request, backend), (t, e))) in
+        scenario.iter().zip(traefik.iter().zip(&envoy)).enumerate()
+    {
         let status_known = t.status.is_some();
         if !status_known {
             unknown_status += 1;
-            assert_eq!(e.status, Some(backend.status), "request {n}: envoy knows the status");
+            assert_eq!(
+                e.status,
+                Some(backend.status),
+                "request {n}: envoy knows the status"
+            );
         }
         continued += usize::from(t.parent_span_id.is_some());
         kept_ids += usize::from(request.headers.get("x-request-id") == Some(t.request_id.as_str()));
@@ -234,7 +263,10 @@ fn the_same_requests_give_the_same_records_on_traefik_and_envoy() {
         );
     }
     // The scenario really exercised what it claims to.
-    assert!(unknown_status > 0 && unknown_status < 10, "{unknown_status} unbuffered streams");
+    assert!(
+        unknown_status > 0 && unknown_status < 10,
+        "{unknown_status} unbuffered streams"
+    );
     assert!(continued >= 10, "{continued} continued traces");
     assert!(kept_ids >= 5, "{kept_ids} kept request ids");
 }

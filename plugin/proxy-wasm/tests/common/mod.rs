@@ -29,7 +29,10 @@ pub fn host_with(
 
 /// The records of one batch call, decoded strictly.
 pub fn records(call: &DispatchedCall) -> Vec<Record> {
-    assert!(call.body.ends_with(b"\n"), "NDJSON body ends with a newline");
+    assert!(
+        call.body.ends_with(b"\n"),
+        "NDJSON body ends with a newline"
+    );
     call.body
         .split_inclusive(|b| *b == b'\n')
         .map(|line| {
