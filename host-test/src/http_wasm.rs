@@ -580,7 +580,11 @@ impl TraefikHost {
             if let Some(r) = state.req.as_mut() {
                 r.phase = Phase::Response;
                 r.status = backend.status;
-                r.resp_headers = backend.headers.clone();
+                // As Go's reverse proxy does: the backend's headers are added to those the
+                // guest set on the response writer before `next` (an echoed request id, say).
+                for (name, value) in backend.headers.pairs() {
+                    r.resp_headers.add(name, value);
+                }
                 r.resp_body = backend.body.clone();
                 r.resp_read = 0;
                 r.resp_written = false;

@@ -691,7 +691,9 @@ fn guest_memory_stays_bounded_over_many_requests() {
 fn the_traefik_plugin_runs_through_the_http_wasm_host() {
     let spool = tempfile::tempdir().unwrap();
     let options = TraefikOptions {
-        config: traefik_config(&json!({"service": "mcp-oauth", "spool": {"dir": "/spool"}})),
+        config: traefik_config(
+            &json!({"service": "mcp-oauth", "echoRequestId": true, "spool": {"dir": "/spool"}}),
+        ),
         wasi: WasiOptions {
             mounts: vec![Mount::parse(&format!("{}:/spool", spool.path().display())).unwrap()],
             ..WasiOptions::traefik()
@@ -702,9 +704,15 @@ fn the_traefik_plugin_runs_through_the_http_wasm_host() {
         TraefikHost::from_file(&testkit::wasm_artifact("gatetrace-traefik.wasm"), options).unwrap();
     let x = host.handle(
         &HttpRequest::get("/register/abc").header("x-request-id", "req-1"),
-        &BackendResponse::status(201),
+        &BackendResponse::status(201).header("content-type", "application/json"),
     );
     assert_eq!(x.failure, None);
+    // Set on the response before `next`, kept beside the backend's own headers.
+    assert_eq!(x.response.headers.get("x-request-id"), Some("req-1"));
+    assert_eq!(
+        x.response.headers.get("content-type"),
+        Some("application/json")
+    );
     assert!(
         x.buffered_response(),
         "a plain JSON request is buffered for its status"

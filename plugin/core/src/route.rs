@@ -88,27 +88,36 @@ impl RoutePattern {
     /// characters and `%`), `{name}` (one segment) or a final `*` (the rest). Returns what was
     /// wrong on error.
     pub fn parse(template: &str) -> Result<Self, String> {
+        if template.len() > 256 {
+            return Err(format!(
+                "a route template of at most 256 characters, got {}",
+                shown(template)
+            ));
+        }
         let Some(body) = template.strip_prefix('/') else {
             return Err(format!(
-                "a route template starting with \"/\", got {template:?}"
+                "a route template starting with \"/\", got {}",
+                shown(template)
             ));
         };
-        if template.len() > 256 {
-            return Err("a route template of at most 256 characters".to_string());
-        }
         let mut segments = Vec::new();
         let parts: Vec<&str> = body.split('/').filter(|s| !s.is_empty()).collect();
         for (i, part) in parts.iter().enumerate() {
             if *part == "*" {
                 if i + 1 != parts.len() {
-                    return Err(format!("\"*\" only as the last segment, got {template:?}"));
+                    return Err(format!(
+                        "\"*\" only as the last segment, got {}",
+                        shown(template)
+                    ));
                 }
                 segments.push(PatternSegment::Rest);
             } else if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                 if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 {
                     return Err(format!(
-                        "a parameter like {{name}}, got {part:?} in {template:?}"
+                        "a parameter like {{name}}, got {} in {}",
+                        shown(part),
+                        shown(template)
                     ));
                 }
                 segments.push(PatternSegment::Param);
@@ -116,7 +125,9 @@ impl RoutePattern {
                 segments.push(PatternSegment::Literal((*part).to_string()));
             } else {
                 return Err(format!(
-                    "literal segments of letters, digits, \"-._~%\" only, got {part:?} in {template:?}"
+                    "literal segments of letters, digits, \"-._~%\" only, got {} in {}",
+                    shown(part),
+                    shown(template)
                 ));
             }
         }
@@ -153,6 +164,14 @@ impl RoutePattern {
             }
         }
         parts.next().is_none()
+    }
+}
+
+/// A template (or part) quoted for an error message: at most 40 characters, escaped.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        None => format!("\"{}\"", text.escape_debug()),
+        Some((cut, _)) => format!("\"{}…\"", text[..cut].escape_debug()),
     }
 }
 
@@ -344,6 +363,18 @@ mod tests {
             assert!(RoutePattern::parse(bad).is_err(), "{bad}");
         }
         assert!(RoutePattern::parse(&format!("/{}", "a".repeat(300))).is_err());
+        for hostile in [
+            "x".repeat(10_000),
+            format!("/{}", "\u{1}".repeat(250)),
+            format!("/a b{}", "c".repeat(250)),
+        ] {
+            let message = RoutePattern::parse(&hostile).expect_err("refused");
+            assert!(
+                message.len() < 1024,
+                "error messages stay short: {}",
+                message.len()
+            );
+        }
     }
 
     #[test]
