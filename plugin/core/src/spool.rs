@@ -5,13 +5,15 @@
 //! - `seg-<W>.ndjson`: records appended while the wall clock was in the window that starts
 //!   at Unix second `W` (a multiple of [`SpoolLayout::window_secs`]). One `write` of one
 //!   complete line per record, opened with `O_APPEND`, so lines from many instances never
-//!   interleave. A writer only writes to the segment of the current window and reopens
-//!   when the window changes; it never keeps a handle to an older segment.
+//!   interleave. A writer writes only to the segment of the window its clock is in at the
+//!   moment of the write; it may keep that segment open, and closes it before anything else
+//!   once a record lands in a later window, so it never writes to an older segment.
 //! - `claims`: append-only; each plugin instance appends [`CLAIM_BYTES`] bytes once at start
 //!   and uses the resulting file offset as its unique instance salt.
 //!
 //! A reader may delete a segment once it has read it to the end and the window closed more
-//! than `grace_secs` ago ([`SpoolLayout::deletable`]). A writer entering window `W` first
+//! than `grace_secs` ago ([`SpoolLayout::deletable`]); it truncates the segment before
+//! unlinking it, so a handle an idle writer still holds pins no disk space. A writer entering window `W` first
 //! looks for the segment `max_windows` windows back ([`SpoolLayout::full_probe`]): if it
 //! still exists the reader is that far behind, the spool is full, and records are dropped
 //! (and counted) until the next window. [`SpoolWriter`] is that decision as a pure state

@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use gatetrace_core::spool::{CLAIM_BYTES, CLAIM_FILE, SpoolLayout, segment_name};
+use gatetrace_core::spool::{self, AppendPlan, CLAIM_BYTES, CLAIM_FILE, SpoolLayout, segment_name};
 
 /// Claims this instance's salt: appends [`CLAIM_BYTES`] bytes to the claim file with one
 /// `O_APPEND` write and returns the file offset after it. The kernel serialises appends, so
@@ -107,32 +107,26 @@ pub enum Outcome {
     Failed(io::Error),
 }
 
-/// Appends lines to the spool of one plugin instance. It keeps the segment of the current
-/// window open, and only that one: every append first maps its clock reading to a window; when
-/// the window changed, the old handle is closed before anything else, the spool is probed for
-/// fullness once, and the new window's segment is opened for the write. So a line only ever
+/// Appends lines to the spool of one plugin instance. The core's [`spool::SpoolWriter`] decides
+/// (which window, when to probe for a full spool, what is dropped and reported); this type does
+/// the I/O and keeps the segment of the current window open, and only that one: when a record
+/// lands in a new window, the old handle is closed before anything else, so a line only ever
 /// goes to the segment of the window the wall clock is in, and a segment the collector may
 /// delete (window + grace past) is never written to. The collector truncates a segment before
 /// unlinking it, so the handle an idle instance still holds pins no disk space.
 pub struct SpoolWriter<D: SpoolDir> {
     dir: D,
-    layout: SpoolLayout,
-    window: Option<u64>,
-    /// The open segment of `window` (none before the first write of the window, when the
+    plan: spool::SpoolWriter,
+    /// The open segment and its window (none before the first write of a window, when the
     /// spool is full, or after a failed open or write).
-    file: Option<D::File>,
-    full: bool,
-    dropped: u64,
+    open: Option<(u64, D::File)>,
 }
 
 impl<D: SpoolDir> core::fmt::Debug for SpoolWriter<D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SpoolWriter")
-            .field("layout", &self.layout)
-            .field("window", &self.window)
-            .field("open", &self.file.is_some())
-            .field("full", &self.full)
-            .field("dropped", &self.dropped)
+            .field("plan", &self.plan)
+            .field("open_window", &self.open.as_ref().map(|(window, _)| window))
             .finish_non_exhaustive()
     }
 }
@@ -142,11 +136,8 @@ impl<D: SpoolDir> SpoolWriter<D> {
     pub fn new(dir: D, layout: SpoolLayout) -> Self {
         Self {
             dir,
-            layout,
-            window: None,
-            file: None,
-            full: false,
-            dropped: 0,
+            plan: spool::SpoolWriter::new(layout),
+            open: None,
         }
     }
 
@@ -159,44 +150,38 @@ impl<D: SpoolDir> SpoolWriter<D> {
     /// Records dropped since the last line written (carried by the next line).
     #[must_use]
     pub fn dropped(&self) -> u64 {
-        self.dropped
+        self.plan.dropped()
     }
 
     /// Appends one line at wall clock `now_unix_ns`. `line(dropped)` builds the complete line
     /// (newline included) carrying the dropped count; it is not called when the spool is full
     /// for this window. The line goes out with one `write`; a refused or failed line is counted.
     pub fn append<'l>(&mut self, now_unix_ns: u64, line: impl FnOnce(u64) -> &'l [u8]) -> Outcome {
-        let window = self.layout.window_start(now_unix_ns);
-        if self.window != Some(window) {
-            if let Some(old) = self.file.take() {
-                self.dir.close(old);
-            }
-            self.window = Some(window);
-            self.full = self
-                .layout
-                .full_probe(window)
-                .is_some_and(|old| self.dir.exists(&segment_name(old)));
+        let mut plan = self.plan.plan(now_unix_ns);
+        if let AppendPlan::Probe { window, probe } = plan {
+            self.close_unless(window);
+            let exists = self.dir.exists(&segment_name(probe));
+            plan = self.plan.probed(window, exists);
         }
-        if self.full {
-            self.dropped += 1;
+        let AppendPlan::Append { window } = plan else {
             return Outcome::Full;
-        }
-        let mut file = match self.file.take() {
-            Some(file) => file,
+        };
+        self.close_unless(window);
+        let mut file = match self.open.take() {
+            Some((_, file)) => file,
             None => match self.dir.open(&segment_name(window)) {
                 Ok(file) => file,
                 Err(e) => {
-                    self.dropped += 1;
+                    self.plan.append_failed(0);
                     return Outcome::Failed(e);
                 }
             },
         };
-        let reported = self.dropped;
+        let reported = self.plan.take_dropped();
         let line = line(reported);
         let failure = match self.dir.write(&mut file, line) {
             Ok(n) if n == line.len() => {
-                self.file = Some(file);
-                self.dropped -= reported;
+                self.open = Some((window, file));
                 return Outcome::Written;
             }
             Ok(_) => io::Error::new(io::ErrorKind::WriteZero, "short write"),
@@ -204,8 +189,17 @@ impl<D: SpoolDir> SpoolWriter<D> {
         };
         // Reopen for the next line rather than trust this handle again.
         self.dir.close(file);
-        self.dropped += 1;
+        self.plan.append_failed(reported);
         Outcome::Failed(failure)
+    }
+
+    /// Closes the open segment unless it is `window`'s.
+    fn close_unless(&mut self, window: u64) {
+        if self.open.as_ref().is_some_and(|(open, _)| *open != window)
+            && let Some((_, file)) = self.open.take()
+        {
+            self.dir.close(file);
+        }
     }
 }
 
