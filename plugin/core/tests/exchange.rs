@@ -28,6 +28,17 @@ fn head<'a>(method: &'a str, target: &'a str) -> RequestHead<'a> {
     }
 }
 
+/// Begins `method target` at [`START`] with no extra entropy.
+fn begin(
+    config: &Config,
+    instance: &mut Instance,
+    method: &str,
+    target: &str,
+    request: &mut impl HeaderLookup,
+) -> Exchange {
+    Exchange::begin(config, instance, &head(method, target), request, START, &[])
+}
+
 /// Runs one request through the core and returns the record.
 fn run(
     config: &Config,
@@ -55,14 +66,7 @@ fn a_plain_request_gets_new_ids_and_a_new_sampled_trace() {
     let config = Config::default();
     let mut instance = Instance::new(&[9]);
     let mut request = headers(&[]);
-    let exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("GET", "/"),
-        &mut request,
-        START,
-        &[],
-    );
+    let exchange = begin(&config, &mut instance, "GET", "/", &mut request);
     let upstream = exchange.upstream(&config);
     assert_eq!(upstream.request_id_header, "x-request-id");
     assert_eq!(upstream.request_id.len(), 32);
@@ -99,14 +103,7 @@ fn an_incoming_trace_is_continued_with_a_new_span() {
         ("traceparent", TRACEPARENT),
         ("tracestate", "congo=t61rcWkgMzE"),
     ]);
-    let exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("GET", "/"),
-        &mut request,
-        START,
-        &[],
-    );
+    let exchange = begin(&config, &mut instance, "GET", "/", &mut request);
     let upstream = exchange.upstream(&config);
     assert!(
         upstream
@@ -135,28 +132,14 @@ fn tracestate_is_joined_or_dropped() {
         ("tracestate", "a=1"),
         ("tracestate", "b=2"),
     ]);
-    let exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("GET", "/"),
-        &mut two,
-        START,
-        &[],
-    );
+    let exchange = begin(&config, &mut instance, "GET", "/", &mut two);
     assert_eq!(
         exchange.upstream(&config).tracestate,
         TracestateAction::Set("a=1,b=2")
     );
 
     let mut invalid_parent = headers(&[("traceparent", "00-zz"), ("tracestate", "a=1")]);
-    let exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("GET", "/"),
-        &mut invalid_parent,
-        START,
-        &[],
-    );
+    let exchange = begin(&config, &mut instance, "GET", "/", &mut invalid_parent);
     assert_eq!(
         exchange.upstream(&config).tracestate,
         TracestateAction::Remove
@@ -168,14 +151,7 @@ fn tracestate_is_joined_or_dropped() {
     );
 
     let mut two_parents = headers(&[("traceparent", TRACEPARENT), ("traceparent", TRACEPARENT)]);
-    let exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("GET", "/"),
-        &mut two_parents,
-        START,
-        &[],
-    );
+    let exchange = begin(&config, &mut instance, "GET", "/", &mut two_parents);
     assert!(
         !exchange
             .upstream(&config)
@@ -189,14 +165,7 @@ fn incoming_request_ids_follow_the_policy() {
     let config = Config::default();
     let mut instance = Instance::new(&[9]);
     let mut good = headers(&[("X-Request-Id", "req-123.abc")]);
-    let exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("GET", "/"),
-        &mut good,
-        START,
-        &[],
-    );
+    let exchange = begin(&config, &mut instance, "GET", "/", &mut good);
     assert_eq!(exchange.request_id(), "req-123.abc");
     assert!(!exchange.upstream(&config).set_request_id);
 
@@ -210,14 +179,7 @@ fn incoming_request_ids_follow_the_policy() {
     ];
     for value in hostile {
         let mut request = vec![("x-request-id".to_string(), value.clone().into_bytes())];
-        let exchange = Exchange::begin(
-            &config,
-            &mut instance,
-            &head("GET", "/"),
-            &mut request,
-            START,
-            &[],
-        );
+        let exchange = begin(&config, &mut instance, "GET", "/", &mut request);
         assert_ne!(exchange.request_id(), value);
         assert_eq!(exchange.request_id().len(), 32);
         assert!(exchange.upstream(&config).set_request_id);
@@ -226,26 +188,12 @@ fn incoming_request_ids_follow_the_policy() {
     let replace = Config::from_json(br#"{"requestIdPolicy": "replace", "echoRequestId": true}"#)
         .expect("config");
     let mut request = headers(&[("x-request-id", "req-123")]);
-    let exchange = Exchange::begin(
-        &replace,
-        &mut instance,
-        &head("GET", "/"),
-        &mut request,
-        START,
-        &[],
-    );
+    let exchange = begin(&replace, &mut instance, "GET", "/", &mut request);
     assert_ne!(exchange.request_id(), "req-123");
     assert!(exchange.upstream(&replace).echo_request_id);
 
     let mut duplicated = headers(&[("x-request-id", "a"), ("x-request-id", "b")]);
-    let exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("GET", "/"),
-        &mut duplicated,
-        START,
-        &[],
-    );
+    let exchange = begin(&config, &mut instance, "GET", "/", &mut duplicated);
     assert_eq!(
         exchange.request_id().len(),
         32,
@@ -386,14 +334,7 @@ fn counters_sessions_and_streams() {
 
     let mut instance = Instance::new(&[1]);
     let mut sse = headers(&[("accept", "application/json, text/event-stream")]);
-    let mut exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("POST", "/mcp"),
-        &mut sse,
-        START,
-        &[],
-    );
+    let mut exchange = begin(&config, &mut instance, "POST", "/mcp", &mut sse);
     let upstream = exchange.upstream(&config);
     assert!(upstream.is_stream && !upstream.buffer_response);
     exchange.response_headers(
@@ -406,24 +347,10 @@ fn counters_sessions_and_streams() {
     assert_eq!(record.duration_ns, 2_000_000_000);
 
     let forced = Config::from_json(br#"{"bufferRoutes": ["/mcp"]}"#).expect("config");
-    let exchange = Exchange::begin(
-        &forced,
-        &mut instance,
-        &head("POST", "/mcp"),
-        &mut sse,
-        START,
-        &[],
-    );
+    let exchange = begin(&forced, &mut instance, "POST", "/mcp", &mut sse);
     assert!(exchange.upstream(&forced).buffer_response);
     let mut upgrade = headers(&[("upgrade", "websocket")]);
-    let exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("GET", "/ws"),
-        &mut upgrade,
-        START,
-        &[],
-    );
+    let exchange = begin(&config, &mut instance, "GET", "/ws", &mut upgrade);
     assert!(!exchange.upstream(&config).buffer_response);
     let record = exchange.finish(&config, Some(101), START, HostKind::Envoy, 0);
     assert!(record.streamed);
@@ -479,14 +406,7 @@ fn only_the_listed_headers_are_asked_for() {
     let config = Config::default();
     let mut instance = Instance::new(&[1]);
     let mut lookup = CountingHeaders { asked: Vec::new() };
-    let mut exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("GET", "/"),
-        &mut lookup,
-        START,
-        &[],
-    );
+    let mut exchange = begin(&config, &mut instance, "GET", "/", &mut lookup);
     exchange.response_headers(&config, &mut lookup);
     for name in &lookup.asked {
         let listed = gatetrace_core::exchange::REQUEST_HEADERS.contains(&name.as_str())
@@ -554,14 +474,7 @@ fn a_stream_request_answered_with_json_is_not_a_stream() {
     let config = Config::default();
     let mut instance = Instance::new(&[1]);
     let mut sse = headers(&[("accept", "application/json, text/event-stream")]);
-    let mut exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("POST", "/mcp"),
-        &mut sse,
-        START,
-        &[],
-    );
+    let mut exchange = begin(&config, &mut instance, "POST", "/mcp", &mut sse);
     exchange.response_headers(
         &config,
         &mut headers(&[("content-type", "application/json")]),
@@ -571,14 +484,7 @@ fn a_stream_request_answered_with_json_is_not_a_stream() {
     assert_eq!(record.status, None, "unbuffered: the status stays unknown");
 
     let mut upgrade = headers(&[("upgrade", "websocket")]);
-    let mut exchange = Exchange::begin(
-        &config,
-        &mut instance,
-        &head("GET", "/ws"),
-        &mut upgrade,
-        START,
-        &[],
-    );
+    let mut exchange = begin(&config, &mut instance, "GET", "/ws", &mut upgrade);
     exchange.response_headers(&config, &mut headers(&[]));
     assert!(
         exchange
