@@ -248,9 +248,11 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Message>>) {
     }
 }
 
-/// Sends one SSE event, waits 2 s, sends another, then ends the chunked stream.
+/// Sends one SSE event, waits 2 s, sends another, then ends the chunked stream. The
+/// connection closes after it, and says so: otherwise Traefik may reuse the closed connection
+/// for the next request and answer it 502 (a `POST` is not retried).
 fn stream_sse(out: &mut TcpStream) {
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
     let chunk = |data: &str| format!("{:x}\r\n{data}\r\n", data.len());
     let _ = out.write_all(head.as_bytes());
     let _ = out.write_all(chunk("data: one\n\n").as_bytes());
