@@ -63,6 +63,10 @@ impl HostCalls {
     }
 }
 
+/// Set (to anything) to write a perf map of the guests' compiled code, so `perf record` on the
+/// harness attributes samples to guest functions (build the guest unstripped to get names).
+const PERFMAP_ENV: &str = "GATETRACE_HOST_PERFMAP";
+
 /// The engine every host shares: fuel metering on, so every call reports instructions spent.
 /// Sharing it lets compiled modules be reused (all harness state lives in each `Store`).
 pub(crate) fn engine() -> anyhow::Result<Engine> {
@@ -72,6 +76,10 @@ pub(crate) fn engine() -> anyhow::Result<Engine> {
     }
     let mut config = Config::new();
     config.consume_fuel(true);
+    if std::env::var_os(PERFMAP_ENV).is_some() {
+        // Names the guest's compiled functions for `perf` (in /tmp/perf-<pid>.map).
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
     Ok(ENGINE.get_or_init(|| engine).clone())
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use gatetrace_host::HostCalls;
 use gatetrace_host::http_wasm::{
-    BackendResponse, Failure, HttpRequest, Refused, TraefikHost, TraefikOptions, traefik_config,
+    BackendResponse, Failure, HttpExchange, HttpRequest, Refused, TraefikHost, TraefikOptions,
+    traefik_config,
 };
 use gatetrace_host::proxy::{
     CallResponse, CallState, Profile, ProxyHost, ProxyOptions, StartFailed,
@@ -684,6 +685,66 @@ fn guest_memory_stays_bounded_over_many_requests() {
         after_warmup,
         "memory grew after warm-up"
     );
+}
+
+/// The Traefik bench's calibration guests (fixture modes `noop`, `minimal`, `calls`) do what
+/// their names promise; `calls` makes exactly the plugin's `http_handler` calls, so the bench
+/// compares the plugin against its own host calls without its work.
+#[test]
+#[ignore = "e2e: needs cargo xtask wasm"]
+fn bench_calibration_modes_make_the_calls_they_claim() {
+    let spool = tempfile::tempdir().unwrap();
+    let wasi = || WasiOptions {
+        mounts: vec![Mount::parse(&format!("{}:/spool", spool.path().display())).unwrap()],
+        ..WasiOptions::traefik()
+    };
+    let request = HttpRequest::get("/bench").header("host", "gw.example");
+    let backend = BackendResponse::status(404)
+        .header("content-type", "text/plain")
+        .header("content-length", "9");
+    let calls_of = |x: &HttpExchange| x.host_calls.iter().collect::<Vec<_>>();
+
+    let mut noop = http_fixture(&json!({"mode": "noop"}), wasi()).unwrap();
+    let x = noop.handle(&request, &backend);
+    assert_eq!(
+        (x.failure.clone(), x.next, calls_of(&x)),
+        (None, true, vec![])
+    );
+
+    let mut minimal = http_fixture(&json!({"mode": "minimal", "spool": "/spool"}), wasi()).unwrap();
+    let x = minimal.handle(&request, &backend);
+    assert_eq!(x.failure, None);
+    assert!(x.buffered_response());
+    assert_eq!(
+        calls_of(&x),
+        [
+            ("enable_features", 1),
+            ("get_header_values", 2),
+            ("get_status_code", 1),
+            ("set_header_value", 1)
+        ]
+    );
+
+    let mut calls = http_fixture(&json!({"mode": "calls", "spool": "/spool"}), wasi()).unwrap();
+    let x = calls.handle(&request, &backend);
+    assert_eq!(x.failure, None);
+    let plugin_options = TraefikOptions {
+        config: traefik_config(&json!({"service": "bench", "spool": {"dir": "/spool"}})),
+        wasi: wasi(),
+        ..TraefikOptions::default()
+    };
+    let mut plugin = TraefikHost::from_file(
+        &testkit::wasm_artifact("gatetrace-traefik.wasm"),
+        plugin_options,
+    )
+    .unwrap();
+    let y = plugin.handle(&request, &backend);
+    assert_eq!(y.failure, None);
+    assert_eq!(calls_of(&x), calls_of(&y));
+
+    let lines = std::fs::read_to_string(spool.path().join("calibration.ndjson")).unwrap();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    assert!(lines.contains("\"status\":404"), "{lines}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! counters from rules, and whether the exchange is (or may be) a stream.
 
 use crate::hash::{Sip128, hex_string};
-use crate::record::{Session, SessionEvent, TokenResult};
+use crate::record::{SessionEvent, SessionRef, TokenResult};
 use crate::route::{Method, RoutePattern};
 
 /// Longest session id shown raw (`sessionId: raw`); longer or odd ids are hashed anyway.
@@ -213,28 +213,22 @@ pub fn hash_session_id(raw: &[u8]) -> String {
 /// did not, `seen` for any other request carrying an id. Ids are already labelled
 /// ([`session_label`]).
 #[must_use]
-pub fn session(
+pub fn session<'a>(
     method: Method,
-    request_id: Option<&str>,
-    response_id: Option<&str>,
+    request_id: Option<&'a str>,
+    response_id: Option<&'a str>,
     status: Option<u16>,
-) -> Option<Session> {
+) -> Option<SessionRef<'a>> {
     let not_refused = status.is_none_or(|s| s < 400);
-    match (request_id, response_id) {
-        (Some(id), _) if method == Method::Delete && not_refused => Some(Session {
-            id: id.to_string(),
-            event: SessionEvent::End,
-        }),
-        (request, Some(response)) if request != Some(response) && not_refused => Some(Session {
-            id: response.to_string(),
-            event: SessionEvent::Start,
-        }),
-        (Some(id), _) => Some(Session {
-            id: id.to_string(),
-            event: SessionEvent::Seen,
-        }),
-        (None, _) => None,
-    }
+    let (id, event) = match (request_id, response_id) {
+        (Some(id), _) if method == Method::Delete && not_refused => (id, SessionEvent::End),
+        (request, Some(response)) if request != Some(response) && not_refused => {
+            (response, SessionEvent::Start)
+        }
+        (Some(id), _) => (id, SessionEvent::Seen),
+        (None, _) => return None,
+    };
+    Some(SessionRef { id, event })
 }
 
 /// Whether the request asks for a stream: `Accept` lists `text/event-stream`, an `Upgrade`
@@ -395,10 +389,7 @@ mod tests {
     #[test]
     fn sessions_start_continue_and_end() {
         let start = session(Method::Post, None, Some("s1"), Some(200)).expect("start");
-        assert_eq!(
-            (start.id.as_str(), start.event),
-            ("s1", SessionEvent::Start)
-        );
+        assert_eq!((start.id, start.event), ("s1", SessionEvent::Start));
         let seen = session(Method::Post, Some("s1"), Some("s1"), Some(200)).expect("seen");
         assert_eq!(seen.event, SessionEvent::Seen);
         let end = session(Method::Delete, Some("s1"), None, Some(204)).expect("end");
@@ -408,10 +399,7 @@ mod tests {
         let stream_end = session(Method::Delete, Some("s1"), None, None).expect("end");
         assert_eq!(stream_end.event, SessionEvent::End);
         let renewed = session(Method::Post, Some("old"), Some("new"), Some(200)).expect("start");
-        assert_eq!(
-            (renewed.id.as_str(), renewed.event),
-            ("new", SessionEvent::Start)
-        );
+        assert_eq!((renewed.id, renewed.event), ("new", SessionEvent::Start));
         assert_eq!(session(Method::Post, None, Some("s1"), Some(500)), None);
         assert_eq!(session(Method::Get, None, None, Some(200)), None);
     }

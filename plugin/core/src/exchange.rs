@@ -1,7 +1,8 @@
 //! The per-request lifecycle both adapters drive, so one request gives the same record on
 //! Traefik and on Envoy: [`Exchange::begin`] with the request head → what to set upstream and
 //! whether to buffer; [`Exchange::response_headers`] → classification from response headers;
-//! [`Exchange::finish`] → the [`Record`].
+//! [`Exchange::record`] → the record, borrowed from the exchange, for the line encoder
+//! ([`Exchange::finish`] gives it owned).
 //!
 //! The core asks for headers by name through [`HeaderLookup`], only those it needs:
 //! [`REQUEST_HEADERS`] (plus the configured request id header, and `user-agent` only when
@@ -14,7 +15,7 @@ use crate::classify::{
 };
 use crate::config::{BufferMode, Config};
 use crate::ids::{Instance, accept_incoming_request_id};
-use crate::record::{HostKind, Record, SCHEMA_MAJOR};
+use crate::record::{HostKind, Record, RecordRef, SCHEMA_MAJOR};
 use crate::route::{Method, endpoint, strip_query};
 use crate::trace::{SpanContext, TraceparentHeader, TracestateBuilder, parse_traceparent};
 
@@ -125,7 +126,10 @@ pub struct Exchange {
     request_id: String,
     set_request_id: bool,
     span: SpanContext,
+    /// Also holds the trace and span ids as hex, for the record.
     traceparent: TraceparentHeader,
+    /// The incoming span id as hex, when the trace was continued.
+    parent_span_hex: Option<[u8; 16]>,
     tracestate: Option<String>,
     tracestate_action: TracestateKind,
     method: Method,
@@ -299,6 +303,7 @@ impl Exchange {
             request_id,
             set_request_id,
             traceparent: span.traceparent(),
+            parent_span_hex: span.parent_span_id.map(|p| p.to_hex_bytes()),
             span,
             tracestate,
             tracestate_action,
@@ -386,18 +391,19 @@ impl Exchange {
         self.response.bytes = Some(bytes);
     }
 
-    /// Ends the exchange and builds its record. `status` is `None` when the host could not
-    /// know it (an unbuffered stream on Traefik); `dropped` is the emitter's count of records
-    /// dropped since its previous record.
+    /// The exchange's record, its strings borrowed from the exchange and `config`: what the
+    /// adapters encode ([`RecordRef::write_ndjson_line`]) without building an owned record.
+    /// `status` is `None` when the host could not know it (an unbuffered stream on Traefik);
+    /// `dropped` is the emitter's count of records dropped since its previous record.
     #[must_use]
-    pub fn finish(
-        self,
-        config: &Config,
+    pub fn record<'a>(
+        &'a self,
+        config: &'a Config,
         status: Option<u16>,
         end_unix_ns: u64,
         host_kind: HostKind,
         dropped: u64,
-    ) -> Record {
+    ) -> RecordRef<'a> {
         let streamed = self.response.stream
             || status == Some(101)
             || (self.upgrade && status.is_none())
@@ -419,25 +425,28 @@ impl Exchange {
             .iter()
             .filter_map(|&i| config.counters.get(i))
             .filter(|rule| rule.matches_status(status))
-            .map(|rule| rule.name.clone())
+            .map(|rule| rule.name.as_str())
             .collect();
-        Record {
+        RecordRef {
             v: SCHEMA_MAJOR,
-            request_id: self.request_id,
-            trace_id: self.span.trace_id.to_hex(),
-            span_id: self.span.span_id.to_hex(),
-            parent_span_id: self.span.parent_span_id.map(|p| p.to_hex()),
+            request_id: &self.request_id,
+            trace_id: self.traceparent.trace_id_hex(),
+            span_id: self.traceparent.span_id_hex(),
+            parent_span_id: self
+                .parent_span_hex
+                .as_ref()
+                .and_then(|hex| core::str::from_utf8(hex).ok()),
             sampled: self.span.sampled,
             start_unix_ns: self.start_unix_ns,
             duration_ns: end_unix_ns.saturating_sub(self.start_unix_ns),
             streamed,
-            method: self.method.as_str().to_string(),
-            endpoint: self.endpoint,
+            method: self.method.as_str(),
+            endpoint: &self.endpoint,
             status,
-            service: config.service.clone(),
-            host: self.host,
-            client_addr: self.client_addr,
-            user_agent: self.user_agent,
+            service: &config.service,
+            host: self.host.as_deref(),
+            client_addr: self.client_addr.as_deref(),
+            user_agent: self.user_agent.as_deref(),
             request_bytes: self.request_bytes,
             response_bytes: self.response.bytes,
             session,
@@ -446,6 +455,20 @@ impl Exchange {
             host_kind,
             dropped,
         }
+    }
+
+    /// Ends the exchange with its owned [`Record`] (see [`Exchange::record`]).
+    #[must_use]
+    pub fn finish(
+        self,
+        config: &Config,
+        status: Option<u16>,
+        end_unix_ns: u64,
+        host_kind: HostKind,
+        dropped: u64,
+    ) -> Record {
+        self.record(config, status, end_unix_ns, host_kind, dropped)
+            .to_record()
     }
 }
 

@@ -2,11 +2,11 @@
 //! (same field order, same escapes) without serde's machinery, and stops early once a line
 //! cannot fit the cap.
 
-use crate::record::{HostKind, MAX_LINE_BYTES, Record, SessionEvent, TokenResult};
+use crate::record::{HostKind, MAX_LINE_BYTES, RecordRef, SessionEvent, TokenResult};
 
 /// Appends `record` as JSON plus `\n` to `out`; returns false (with `out` cut back to its
 /// old length) when the line would exceed [`MAX_LINE_BYTES`].
-pub(crate) fn append_line(record: &Record, out: &mut Vec<u8>) -> bool {
+pub(crate) fn append_line(record: &RecordRef<'_>, out: &mut Vec<u8>) -> bool {
     let start = out.len();
     let mut enc = Encoder {
         out,
@@ -31,13 +31,13 @@ struct Encoder<'a> {
 }
 
 impl Encoder<'_> {
-    fn record(&mut self, r: &Record) {
+    fn record(&mut self, r: &RecordRef<'_>) {
         self.raw(b"{\"v\":");
         self.number(u64::from(r.v));
-        self.key_str(b",\"request_id\":", &r.request_id);
-        self.key_str(b",\"trace_id\":", &r.trace_id);
-        self.key_str(b",\"span_id\":", &r.span_id);
-        if let Some(parent) = &r.parent_span_id {
+        self.key_str(b",\"request_id\":", r.request_id);
+        self.key_str(b",\"trace_id\":", r.trace_id);
+        self.key_str(b",\"span_id\":", r.span_id);
+        if let Some(parent) = r.parent_span_id {
             self.key_str(b",\"parent_span_id\":", parent);
         }
         self.raw(if r.sampled {
@@ -54,20 +54,20 @@ impl Encoder<'_> {
         } else {
             b",\"streamed\":false"
         });
-        self.key_str(b",\"method\":", &r.method);
-        self.key_str(b",\"endpoint\":", &r.endpoint);
+        self.key_str(b",\"method\":", r.method);
+        self.key_str(b",\"endpoint\":", r.endpoint);
         if let Some(status) = r.status {
             self.raw(b",\"status\":");
             self.number(u64::from(status));
         }
-        self.key_str(b",\"service\":", &r.service);
-        if let Some(host) = &r.host {
+        self.key_str(b",\"service\":", r.service);
+        if let Some(host) = r.host {
             self.key_str(b",\"host\":", host);
         }
-        if let Some(addr) = &r.client_addr {
+        if let Some(addr) = r.client_addr {
             self.key_str(b",\"client_addr\":", addr);
         }
-        if let Some(agent) = &r.user_agent {
+        if let Some(agent) = r.user_agent {
             self.key_str(b",\"user_agent\":", agent);
         }
         if let Some(bytes) = r.request_bytes {
@@ -78,8 +78,8 @@ impl Encoder<'_> {
             self.raw(b",\"response_bytes\":");
             self.number(bytes);
         }
-        if let Some(session) = &r.session {
-            self.key_str(b",\"session\":{\"id\":", &session.id);
+        if let Some(session) = r.session {
+            self.key_str(b",\"session\":{\"id\":", session.id);
             self.raw(match session.event {
                 SessionEvent::Start => b",\"event\":\"start\"}",
                 SessionEvent::Seen => b",\"event\":\"seen\"}",
@@ -96,7 +96,7 @@ impl Encoder<'_> {
         }
         if !r.counters.is_empty() {
             self.raw(b",\"counters\":[");
-            for (i, name) in r.counters.iter().enumerate() {
+            for (i, &name) in r.counters.iter().enumerate() {
                 if i > 0 {
                     self.raw(b",");
                 }
@@ -225,7 +225,7 @@ fn needs_escape(word: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{SCHEMA_MAJOR, Session};
+    use crate::record::{Record, SCHEMA_MAJOR, Session};
 
     fn full() -> Record {
         Record {
@@ -283,7 +283,7 @@ mod tests {
     fn bytes_equal_serde_json() {
         for record in [full(), minimal()] {
             let mut ours = Vec::new();
-            assert!(append_line(&record, &mut ours));
+            assert!(append_line(&record.borrowed(), &mut ours));
             let mut theirs = serde_json::to_vec(&record).expect("serde");
             theirs.push(b'\n');
             assert_eq!(
@@ -316,7 +316,7 @@ mod tests {
             record.token = Some(tokens[i]);
             record.host_kind = kinds[i];
             let mut ours = Vec::new();
-            assert!(append_line(&record, &mut ours));
+            assert!(append_line(&record.borrowed(), &mut ours));
             let mut theirs = serde_json::to_vec(&record).expect("serde");
             theirs.push(b'\n');
             assert_eq!(ours, theirs);
@@ -342,7 +342,7 @@ mod tests {
                 let mut record = minimal();
                 record.endpoint.clone_from(&text);
                 let mut ours = Vec::new();
-                assert!(append_line(&record, &mut ours));
+                assert!(append_line(&record.borrowed(), &mut ours));
                 let mut theirs = serde_json::to_vec(&record).expect("serde");
                 theirs.push(b'\n');
                 assert_eq!(ours, theirs, "{text:?}");
@@ -362,11 +362,11 @@ mod tests {
         let mut record = minimal();
         record.endpoint = "x".repeat(MAX_LINE_BYTES);
         let mut out = b"keep".to_vec();
-        assert!(!append_line(&record, &mut out));
+        assert!(!append_line(&record.borrowed(), &mut out));
         assert_eq!(out, b"keep");
         record.endpoint = "\u{1}".repeat(1000);
         assert!(
-            !append_line(&record, &mut out),
+            !append_line(&record.borrowed(), &mut out),
             "escapes count towards the cap"
         );
         assert_eq!(out, b"keep");

@@ -73,6 +73,137 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// A [`Record`] whose strings are borrowed: what the line encoder writes. The plugins build
+/// one straight from a finished exchange ([`crate::exchange::Exchange::record`]), so the hot
+/// path copies no string twice; [`Record::borrowed`] gives one for an owned record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub v: u32,
+    pub request_id: &'a str,
+    pub trace_id: &'a str,
+    pub span_id: &'a str,
+    pub parent_span_id: Option<&'a str>,
+    pub sampled: bool,
+    pub start_unix_ns: u64,
+    pub duration_ns: u64,
+    pub streamed: bool,
+    pub method: &'a str,
+    pub endpoint: &'a str,
+    pub status: Option<u16>,
+    pub service: &'a str,
+    pub host: Option<&'a str>,
+    pub client_addr: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub request_bytes: Option<u64>,
+    pub response_bytes: Option<u64>,
+    pub session: Option<SessionRef<'a>>,
+    pub token: Option<TokenResult>,
+    /// Allocates only when a counter matched.
+    pub counters: Vec<&'a str>,
+    pub host_kind: HostKind,
+    pub dropped: u64,
+}
+
+/// A [`Session`] with a borrowed id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRef<'a> {
+    pub id: &'a str,
+    pub event: SessionEvent,
+}
+
+impl RecordRef<'_> {
+    /// Appends the record as one NDJSON line to `out` (reusing its allocation). When the line
+    /// would be longer than [`MAX_LINE_BYTES`], optional fields are dropped and long strings
+    /// cut, in that order, until it fits; a longer line is never written.
+    pub fn write_ndjson_line(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        if crate::line::append_line(self, out) {
+            return;
+        }
+        let mut shrunk = self.clone();
+        let steps: [fn(&mut Self); 5] = [
+            |r| r.user_agent = None,
+            |r| r.client_addr = None,
+            |r| r.host = None,
+            |r| r.shorten_strings(128, 16),
+            |r| r.shorten_strings(32, 4),
+        ];
+        for step in steps {
+            step(&mut shrunk);
+            if crate::line::append_line(&shrunk, out) {
+                return;
+            }
+        }
+        // Unreachable in practice: after the last step every string is at most 32 characters
+        // (≤ 192 encoded bytes each), far below the cap. Keep the promise regardless.
+        out.truncate(start);
+    }
+
+    /// The owned record.
+    #[must_use]
+    pub fn to_record(&self) -> Record {
+        Record {
+            v: self.v,
+            request_id: self.request_id.to_owned(),
+            trace_id: self.trace_id.to_owned(),
+            span_id: self.span_id.to_owned(),
+            parent_span_id: self.parent_span_id.map(str::to_owned),
+            sampled: self.sampled,
+            start_unix_ns: self.start_unix_ns,
+            duration_ns: self.duration_ns,
+            streamed: self.streamed,
+            method: self.method.to_owned(),
+            endpoint: self.endpoint.to_owned(),
+            status: self.status,
+            service: self.service.to_owned(),
+            host: self.host.map(str::to_owned),
+            client_addr: self.client_addr.map(str::to_owned),
+            user_agent: self.user_agent.map(str::to_owned),
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+            session: self.session.map(|s| Session {
+                id: s.id.to_owned(),
+                event: s.event,
+            }),
+            token: self.token,
+            counters: self.counters.iter().map(|&c| c.to_owned()).collect(),
+            host_kind: self.host_kind,
+            dropped: self.dropped,
+        }
+    }
+
+    fn shorten_strings(&mut self, max_chars: usize, max_counters: usize) {
+        for text in [
+            &mut self.request_id,
+            &mut self.trace_id,
+            &mut self.span_id,
+            &mut self.method,
+            &mut self.endpoint,
+            &mut self.service,
+        ] {
+            truncate_chars(text, max_chars);
+        }
+        for text in [
+            &mut self.parent_span_id,
+            &mut self.host,
+            &mut self.client_addr,
+            &mut self.user_agent,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            truncate_chars(text, max_chars);
+        }
+        if let Some(session) = &mut self.session {
+            truncate_chars(&mut session.id, max_chars);
+        }
+        self.counters.truncate(max_counters);
+        for name in &mut self.counters {
+            truncate_chars(name, max_chars);
+        }
+    }
+}
+
 /// The MCP session a request belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -165,61 +296,41 @@ impl Record {
         out
     }
 
-    /// Appends the record as one NDJSON line to `out` (reusing its allocation). When the line
-    /// would be longer than [`MAX_LINE_BYTES`], optional fields are dropped and long strings
-    /// cut, in that order, until it fits; a longer line is never written.
+    /// Appends the record as one NDJSON line to `out`; see [`RecordRef::write_ndjson_line`].
     pub fn write_ndjson_line(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        if crate::line::append_line(self, out) {
-            return;
-        }
-        let mut shrunk = self.clone();
-        let steps: [fn(&mut Self); 5] = [
-            |r| r.user_agent = None,
-            |r| r.client_addr = None,
-            |r| r.host = None,
-            |r| r.shorten_strings(128, 16),
-            |r| r.shorten_strings(32, 4),
-        ];
-        for step in steps {
-            step(&mut shrunk);
-            if crate::line::append_line(&shrunk, out) {
-                return;
-            }
-        }
-        // Unreachable in practice: after the last step every string is at most 32 characters
-        // (≤ 192 encoded bytes each), far below the cap. Keep the promise regardless.
-        out.truncate(start);
+        self.borrowed().write_ndjson_line(out);
     }
 
-    fn shorten_strings(&mut self, max_chars: usize, max_counters: usize) {
-        for text in [
-            &mut self.request_id,
-            &mut self.trace_id,
-            &mut self.span_id,
-            &mut self.method,
-            &mut self.endpoint,
-            &mut self.service,
-        ] {
-            truncate_chars(text, max_chars);
-        }
-        for text in [
-            &mut self.parent_span_id,
-            &mut self.host,
-            &mut self.client_addr,
-            &mut self.user_agent,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            truncate_chars(text, max_chars);
-        }
-        if let Some(session) = &mut self.session {
-            truncate_chars(&mut session.id, max_chars);
-        }
-        self.counters.truncate(max_counters);
-        for name in &mut self.counters {
-            truncate_chars(name, max_chars);
+    /// The record borrowed field by field.
+    #[must_use]
+    pub fn borrowed(&self) -> RecordRef<'_> {
+        RecordRef {
+            v: self.v,
+            request_id: &self.request_id,
+            trace_id: &self.trace_id,
+            span_id: &self.span_id,
+            parent_span_id: self.parent_span_id.as_deref(),
+            sampled: self.sampled,
+            start_unix_ns: self.start_unix_ns,
+            duration_ns: self.duration_ns,
+            streamed: self.streamed,
+            method: &self.method,
+            endpoint: &self.endpoint,
+            status: self.status,
+            service: &self.service,
+            host: self.host.as_deref(),
+            client_addr: self.client_addr.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+            session: self.session.as_ref().map(|s| SessionRef {
+                id: &s.id,
+                event: s.event,
+            }),
+            token: self.token,
+            counters: self.counters.iter().map(String::as_str).collect(),
+            host_kind: self.host_kind,
+            dropped: self.dropped,
         }
     }
 
@@ -303,8 +414,8 @@ struct VersionProbe {
     v: Option<u64>,
 }
 
-fn truncate_chars(text: &mut String, max_chars: usize) {
+fn truncate_chars(text: &mut &str, max_chars: usize) {
     if let Some((cut, _)) = text.char_indices().nth(max_chars) {
-        text.truncate(cut);
+        *text = &text[..cut];
     }
 }

@@ -54,6 +54,14 @@ impl SpanId {
         crate::hash::hex_string(&self.0)
     }
 
+    /// 16 lowercase hex characters, without allocating.
+    #[must_use]
+    pub fn to_hex_bytes(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        hex_into(&self.0, &mut out);
+        out
+    }
+
     /// Parses 16 lowercase hex characters; `None` if malformed or all zero.
     #[must_use]
     pub fn from_hex(text: &[u8]) -> Option<Self> {
@@ -326,6 +334,18 @@ impl TraceparentHeader {
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// The trace id part: 32 lowercase hex characters.
+    #[must_use]
+    pub fn trace_id_hex(&self) -> &str {
+        core::str::from_utf8(&self.0[3..35]).unwrap_or_default()
+    }
+
+    /// The span id part (the sender's span): 16 lowercase hex characters.
+    #[must_use]
+    pub fn span_id_hex(&self) -> &str {
+        core::str::from_utf8(&self.0[36..52]).unwrap_or_default()
     }
 }
 

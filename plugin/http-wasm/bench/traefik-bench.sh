@@ -10,6 +10,12 @@
 # `cargo xtask wasm` (or GATETRACE_WASM_DIR pointing at gatetrace-traefik.wasm).
 # GATETRACE_BENCH_VARIANT_WASM: more builds (space-separated .wasm paths) measured in the same
 # interleaved rounds.
+# GATETRACE_BENCH_CALIBRATE=0 skips the calibration guests, measured by default in the same
+# rounds: the harness fixture guest (target/wasm/fixtures/http-guest.wasm) in its `noop` mode
+# (returns `next`, nothing else), `minimal` mode (one header get/set, buffered status, one
+# response header), `minimal` with one spool append per request, and `calls` mode (the plugin's
+# host calls and a record-sized append, without its work). They show what Traefik's wasm
+# middleware, its response buffering, a spool write and the host calls cost by themselves.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,11 +26,17 @@ OUT=${3:-$HERE/results.md}
 # Extra plugin config lines (YAML, 10 spaces deep), e.g. '          bufferResponses: never'.
 EXTRA_CONFIG=${GATETRACE_BENCH_CONFIG:-}
 TRAEFIK=${GATETRACE_TRAEFIK:?set GATETRACE_TRAEFIK to the traefik binary}
-WASM=${GATETRACE_WASM_DIR:-$ROOT/target/wasm}/gatetrace-traefik.wasm
+WASM_DIR=${GATETRACE_WASM_DIR:-$ROOT/target/wasm}
+WASM=$WASM_DIR/gatetrace-traefik.wasm
 [ -f "$WASM" ] || { echo "missing $WASM: run cargo xtask wasm" >&2; exit 1; }
+CALIBRATE=${GATETRACE_BENCH_CALIBRATE:-1}
+FIXTURE=$WASM_DIR/fixtures/http-guest.wasm
+[ "$CALIBRATE" = 0 ] || [ -f "$FIXTURE" ] || { echo "missing $FIXTURE: run cargo xtask wasm" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 1; }
 
-WORK=$(mktemp -d)
+# GATETRACE_BENCH_TMPDIR: where the Traefik dirs and spools go (default /tmp); e.g. /dev/shm to
+# measure a spool on tmpfs.
+WORK=$(mktemp -d -p "${GATETRACE_BENCH_TMPDIR:-/tmp}")
 PIDS=()
 cleanup() {
     # Traefik starts inside $(...) subshells: their pids are in files, not in PIDS.
@@ -57,9 +69,13 @@ BACKEND_PORT=$(free_port)
 "$BACKEND_BIN" "$BACKEND_PORT" & PIDS+=($!)
 wait_port "$BACKEND_PORT"
 
-# start_traefik <name> <with-plugin 0|1> [wasm] → prints its port
+# start_traefik <name> <with-plugin 0|1> [wasm] [plugin config, YAML 10 spaces deep] → its port
 start_traefik() {
     local name=$1 plugin=$2 wasm=${3:-$WASM} dir="$WORK/$1" port
+    local config=${4:-"          service: bench
+${EXTRA_CONFIG}
+          spool:
+            dir: \"$dir/spool\""}
     port=$(free_port)
     mkdir -p "$dir/plugins-local/src/gatetrace" "$dir/spool"
     cp "$wasm" "$dir/plugins-local/src/gatetrace/plugin.wasm"
@@ -97,10 +113,7 @@ $middlewares
     gatetrace:
       plugin:
         gatetrace:
-          service: bench
-${EXTRA_CONFIG}
-          spool:
-            dir: "$dir/spool"
+$config
   services:
     backend:
       loadBalancer:
@@ -120,9 +133,24 @@ PLUGIN_PORT=$(start_traefik plugin 1)
 # interleaved rounds.
 read -r -a VARIANT_WASMS <<<"${GATETRACE_BENCH_VARIANT_WASM:-}"
 VARIANT_PORTS=()
+VARIANT_NAMES=()
 for i in "${!VARIANT_WASMS[@]}"; do
+    VARIANT_NAMES+=("${VARIANT_WASMS[$i]}")
     VARIANT_PORTS+=("$(start_traefik "variant$i" 1 "${VARIANT_WASMS[$i]}")")
 done
+if [ "$CALIBRATE" != 0 ]; then
+    i=${#VARIANT_PORTS[@]}
+    VARIANT_NAMES+=("calibration: no-op guest")
+    VARIANT_PORTS+=("$(start_traefik "variant$i" 1 "$FIXTURE" "          mode: noop")")
+    VARIANT_NAMES+=("calibration: minimal guest")
+    VARIANT_PORTS+=("$(start_traefik "variant$((i + 1))" 1 "$FIXTURE" "          mode: minimal")")
+    VARIANT_NAMES+=("calibration: minimal guest + one spool write per request")
+    VARIANT_PORTS+=("$(start_traefik "variant$((i + 2))" 1 "$FIXTURE" "          mode: minimal
+          spool: \"$WORK/variant$((i + 2))/spool\"")")
+    VARIANT_NAMES+=("calibration: gatetrace's host calls + a record-sized spool write, no work")
+    VARIANT_PORTS+=("$(start_traefik "variant$((i + 3))" 1 "$FIXTURE" "          mode: calls
+          spool: \"$WORK/variant$((i + 3))/spool\"")")
+fi
 
 # Traefik's CPU time so far (user + system, clock ticks).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1/pid")/stat"; }
@@ -187,6 +215,15 @@ RECORDS=$(($(total "$WORK/plugin/spool.records") - WARM_RECORDS))
 REQUESTS=$(total "$WORK/plugin.requests")
 INSTANCES=$(($(stat -c %s "$WORK/plugin/spool/claims") / 8))
 
+# round_ratios <array name> → the median over rounds of (that array's req/s ÷ bare req/s).
+round_ratios() {
+    local -n runs=$1
+    local ratios=() i
+    for i in "${!runs[@]}"; do
+        ratios+=("$(awk -v p="${runs[$i]}" -v b="${BARE[$i]}" 'BEGIN {printf "%.3f", p/b}')")
+    done
+    median "${ratios[@]}"
+}
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 BARE_MED=$(median "${BARE[@]}")
 PLUGIN_MED=$(median "${PLUGIN[@]}")
@@ -212,15 +249,19 @@ RATIO=$(awk -v p="$PLUGIN_MED" -v b="$BARE_MED" 'BEGIN {printf "%.3f", p/b}')
         echo "| $((i + 1)) | ${BARE[$i]} | ${PLUGIN[$i]} | $(awk -v p="${PLUGIN[$i]}" -v b="${BARE[$i]}" 'BEGIN {printf "%.3f", p/b}') | ${BARE_CPU[$i]} | ${PLUGIN_CPU[$i]} |"
     done
     echo "| **median** | **$BARE_MED** | **$PLUGIN_MED** | **$RATIO** | **$(median "${BARE_CPU[@]}")** | **$(median "${PLUGIN_CPU[@]}")** |"
-    for i in "${!VARIANT_WASMS[@]}"; do
-        mapfile -t VARIANT <"$WORK/variant$i.rps"
-        mapfile -t VARIANT_CPU <"$WORK/variant$i.cpu"
-        VARIANT_MED=$(median "${VARIANT[@]}")
+    if [ "${#VARIANT_PORTS[@]}" -gt 0 ]; then
         echo
-        echo "Variant ${VARIANT_WASMS[$i]}: rounds ${VARIANT[*]} req/s, median $VARIANT_MED," \
-            "÷ bare $(awk -v p="$VARIANT_MED" -v b="$BARE_MED" 'BEGIN {printf "%.3f", p/b}')," \
-            "Traefik CPU µs/req ${VARIANT_CPU[*]} (median $(median "${VARIANT_CPU[@]}"))," \
-            "$(($(stat -c %s "$WORK/variant$i/spool/claims") / 8)) instances created"
-    done
+        echo "Other guests in the same rounds (medians; each round's ratio is to that round's bare run):"
+        echo
+        echo "| guest | req/s | ÷ bare (median of rounds) | Traefik CPU µs/req |"
+        echo "|---|---|---|---|"
+        echo "| gatetrace (above) | $PLUGIN_MED | $(round_ratios PLUGIN) | $(median "${PLUGIN_CPU[@]}") |"
+        for i in "${!VARIANT_PORTS[@]}"; do
+            mapfile -t VARIANT <"$WORK/variant$i.rps"
+            mapfile -t VARIANT_CPU <"$WORK/variant$i.cpu"
+            echo "| ${VARIANT_NAMES[$i]} | $(median "${VARIANT[@]}") | $(round_ratios VARIANT) |" \
+                "$(median "${VARIANT_CPU[@]}") |"
+        done
+    fi
 } >"$OUT"
 cat "$OUT"

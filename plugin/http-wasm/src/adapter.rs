@@ -55,7 +55,9 @@ pub struct Plugin<D: SpoolDir> {
     config: Config,
     /// The request headers this adapter or the core may ask for: `host`, the configured
     /// request id header, then the core's [`REQUEST_HEADERS`].
-    request_wanted: Vec<String>,
+    request_wanted: WantedNames,
+    /// The core's [`RESPONSE_HEADERS`].
+    response_wanted: WantedNames,
     ids: Instance,
     spool: SpoolWriter<D>,
     pending: Vec<Pending>,
@@ -96,14 +98,15 @@ impl<D: SpoolDir> Plugin<D> {
         };
         let ids = Instance::new(&[claimed, start, Instance::salt_word(env.node.as_bytes())]);
         let spool = SpoolWriter::new(open_dir(&config.spool.dir), config.spool.layout);
-        let request_wanted = ["host", config.request_id_header.as_str()]
-            .into_iter()
-            .chain(REQUEST_HEADERS.iter().copied())
-            .map(str::to_owned)
-            .collect();
+        let request_wanted = WantedNames::new(
+            ["host", config.request_id_header.as_str()]
+                .into_iter()
+                .chain(REQUEST_HEADERS.iter().copied()),
+        );
         Ok(Self {
             config,
             request_wanted,
+            response_wanted: WantedNames::new(RESPONSE_HEADERS.iter().copied()),
             ids,
             spool,
             pending: Vec::with_capacity(2),
@@ -199,7 +202,7 @@ impl<D: SpoolDir> Plugin<D> {
             &mut *host,
             HeaderKind::Response,
             bufs.names.bytes(),
-            RESPONSE_HEADERS,
+            &self.response_wanted,
             &mut bufs.value,
         );
         exchange.response_headers(&self.config, &mut lookup);
@@ -209,9 +212,10 @@ impl<D: SpoolDir> Plugin<D> {
         let config = &self.config;
         let line = &mut bufs.line;
         let outcome = self.spool.append(end, |dropped| {
-            let record = exchange.finish(config, status, end, HostKind::Traefik, dropped);
             line.clear();
-            record.write_ndjson_line(line);
+            exchange
+                .record(config, status, end, HostKind::Traefik, dropped)
+                .write_ndjson_line(line);
             line
         });
         if let Outcome::Failed(e) = outcome
@@ -235,33 +239,84 @@ struct Pending {
     exchange: Exchange,
 }
 
+/// A header name packed into integers, so matching names needs no byte comparison: for names
+/// of up to 16 bytes the first and last eight bytes cover every byte, so equal keys mean equal
+/// names; longer names (a long configured request id header) also compare their bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NameKey {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+impl NameKey {
+    fn of(name: &[u8]) -> Self {
+        // One load for eight bytes; a short name folds its bytes (no memcpy call in wasm).
+        let word = |bytes: &[u8]| match <[u8; 8]>::try_from(bytes) {
+            Ok(eight) => u64::from_le_bytes(eight),
+            Err(_) => bytes.iter().fold(0, |word, &b| (word << 8) | u64::from(b)),
+        };
+        Self {
+            len: name.len(),
+            head: word(&name[..name.len().min(8)]),
+            tail: word(&name[name.len().saturating_sub(8)..]),
+        }
+    }
+
+    /// Whether `self` (the key of `name`) is the key of `other` and both are the same name.
+    fn matches(self, name: &[u8], other: Self, other_name: &[u8]) -> bool {
+        self == other && (self.len <= 16 || name == other_name)
+    }
+}
+
+/// The header names a phase may ask for (lowercase), keyed once per instance.
+#[derive(Debug)]
+struct WantedNames(Vec<(NameKey, String)>);
+
+impl WantedNames {
+    fn new<'n>(names: impl IntoIterator<Item = &'n str>) -> Self {
+        Self(
+            names
+                .into_iter()
+                .map(|n| (NameKey::of(n.as_bytes()), n.to_owned()))
+                .collect(),
+        )
+    }
+
+    fn position(&self, key: NameKey, name: &[u8]) -> Option<usize> {
+        self.0
+            .iter()
+            .position(|(k, n)| key.matches(name, *k, n.as_bytes()))
+    }
+}
+
 /// The core's header access over the host: one `get_header_names` per phase tells which
 /// headers exist, so only present headers cost a `get_header_values` call. The name list is
 /// matched once against the names the phase may ask for (`wanted`), so a lookup is a bit test.
-struct HostHeaders<'a, H, W> {
+struct HostHeaders<'a, H> {
     host: &'a mut H,
     kind: HeaderKind,
     names: &'a [u8],
-    wanted: &'a [W],
+    wanted: &'a WantedNames,
     /// Bit `i`: `wanted[i]` is among `names` (for the first 64 wanted names).
     present: u64,
     value: &'a mut Buf,
 }
 
-impl<'a, H: Host, W: AsRef<str>> HostHeaders<'a, H, W> {
+impl<'a, H: Host> HostHeaders<'a, H> {
     fn new(
         host: &'a mut H,
         kind: HeaderKind,
         names: &'a [u8],
-        wanted: &'a [W],
+        wanted: &'a WantedNames,
         value: &'a mut Buf,
     ) -> Self {
         let mut present = 0u64;
         for name in nul_terminated(names) {
-            for (i, w) in wanted.iter().take(64).enumerate() {
-                if w.as_ref().as_bytes() == name {
-                    present |= 1 << i;
-                }
+            if let Some(i) = wanted.position(NameKey::of(name), name)
+                && i < 64
+            {
+                present |= 1 << i;
             }
         }
         Self {
@@ -275,10 +330,13 @@ impl<'a, H: Host, W: AsRef<str>> HostHeaders<'a, H, W> {
     }
 
     fn present(&self, name: &str) -> bool {
-        match self.wanted.iter().position(|w| w.as_ref() == name) {
+        let key = NameKey::of(name.as_bytes());
+        match self.wanted.position(key, name.as_bytes()) {
             Some(i) if i < 64 => self.present & (1 << i) != 0,
             // A name outside the list (or past 64): scan the host's list.
-            _ => nul_terminated(self.names).any(|n| n == name.as_bytes()),
+            _ => {
+                nul_terminated(self.names).any(|n| key.matches(name.as_bytes(), NameKey::of(n), n))
+            }
         }
     }
 
@@ -293,7 +351,7 @@ impl<'a, H: Host, W: AsRef<str>> HostHeaders<'a, H, W> {
     }
 }
 
-impl<H: Host, W: AsRef<str>> HeaderLookup for HostHeaders<'_, H, W> {
+impl<H: Host> HeaderLookup for HostHeaders<'_, H> {
     fn each_value(&mut self, name: &str, visit: &mut dyn FnMut(&[u8])) {
         if !self.present(name) {
             return;
@@ -401,7 +459,7 @@ mod tests {
             let mut bytes = Vec::new();
             let mut count = 0;
             for (n, v) in self.headers(kind) {
-                if n.as_bytes() == name {
+                if n.as_bytes().eq_ignore_ascii_case(name) {
                     bytes.extend_from_slice(v);
                     bytes.push(0);
                     count += 1;
@@ -621,6 +679,24 @@ mod tests {
     }
 
     #[test]
+    fn name_keys_tell_names_apart_without_comparing_bytes_up_to_16_and_with_beyond() {
+        let key = |n: &str| NameKey::of(n.as_bytes());
+        let same = |a: &str, b: &str| key(a).matches(a.as_bytes(), key(b), b.as_bytes());
+        // Same length, same first eight bytes: the tail word differs.
+        assert!(!same("x-forwarded-host", "x-forwarded-port"));
+        // Same length, same last eight bytes: the head word differs.
+        assert!(!same("content-length", "xontent-length"));
+        assert!(same("traceparent", "traceparent"));
+        assert!(!same("", "a"));
+        assert!(same("", ""));
+        // Over 16 bytes the middle is not in the key: the bytes decide.
+        let (a, b) = ("x-aaaaaaaa-1-bbbbbbbb", "x-aaaaaaaa-2-bbbbbbbb");
+        assert_eq!(key(a), key(b));
+        assert!(!same(a, b));
+        assert!(same(a, a));
+    }
+
+    #[test]
     fn header_presence_is_one_pass_and_names_outside_the_list_still_resolve() {
         let mut host = FakeHost::new("{}");
         host.request = vec![
@@ -629,7 +705,7 @@ mod tests {
             ("accept".into(), b"text/html".to_vec()),
         ];
         let mut value = Buf::default();
-        let wanted = ["host", "accept", "upgrade"];
+        let wanted = WantedNames::new(["host", "accept", "upgrade"]);
         let names = b"accept\0x-other\0";
         let mut lookup =
             HostHeaders::new(&mut host, HeaderKind::Request, names, &wanted, &mut value);

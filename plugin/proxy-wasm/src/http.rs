@@ -156,7 +156,6 @@ impl HttpContext for Http {
                 .flatten()
                 .and_then(|raw| props::decode_status(&raw, vm.host()))
         });
-        let record = exchange.finish(&vm.config, status, now_unix_ns(), vm.host(), 0);
-        vm.enqueue(&record);
+        vm.enqueue(&exchange.record(&vm.config, status, now_unix_ns(), vm.host(), 0));
     }
 }

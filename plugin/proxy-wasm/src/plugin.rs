@@ -7,7 +7,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use gatetrace_core::config::Config;
 use gatetrace_core::ids::Instance;
-use gatetrace_core::record::{BATCH_SEQUENCE_HEADER, BATCH_SOURCE_HEADER, HostKind, Record};
+use gatetrace_core::record::{
+    BATCH_SEQUENCE_HEADER, BATCH_SOURCE_HEADER, HostKind, Record, RecordRef,
+};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
@@ -102,8 +104,9 @@ impl Vm {
     }
 
     /// Queues one finished record; never blocks, never fails (overflow drops the oldest).
-    pub fn enqueue(&self, record: &Record) {
-        let line = record.to_ndjson_line();
+    pub fn enqueue(&self, record: &RecordRef<'_>) {
+        let mut line = Vec::with_capacity(512);
+        record.write_ndjson_line(&mut line);
         if !line.is_empty() {
             self.shipper.borrow_mut().push(line);
         }
