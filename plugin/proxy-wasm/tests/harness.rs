@@ -222,6 +222,7 @@ fn failed_batches_retry_with_their_sequence_then_count_drops() {
 #[ignore = "e2e: needs cargo xtask wasm"]
 fn memory_stays_bounded_and_every_record_is_delivered_or_counted_alone() {
     const REQUESTS: u64 = 100_000;
+    const WASM_PAGE: usize = 64 * 1024;
     for (profile, _) in PROFILES {
         let config = json!({
             "collector": {
@@ -264,10 +265,14 @@ fn memory_stays_bounded_and_every_record_is_delivered_or_counted_alone() {
                 memory_at_10k = host.memory_bytes();
             }
         }
+        // The allocator may take one more 64 KiB page as its free lists settle (seen once:
+        // one step between 90k and 100k requests, then flat up to 400k). A leak of even one
+        // byte per request would add 90 KB over these 90k requests, more than that page.
         let memory_at_end = host.memory_bytes();
-        assert_eq!(
-            memory_at_end, memory_at_10k,
-            "{profile:?}: guest memory grew from 10k to 100k requests"
+        assert!(
+            memory_at_end <= memory_at_10k + WASM_PAGE,
+            "{profile:?}: guest memory grew from {memory_at_10k} B at 10k requests to \
+             {memory_at_end} B at 100k"
         );
         // Collector healthy again: answer everything, tick until nothing is left.
         let mut idle_ticks = 0;
