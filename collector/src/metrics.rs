@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _, NoLabelSet};
@@ -17,6 +16,7 @@ use prometheus_client::registry::Registry;
 use crate::ingest::Reject;
 use crate::pipeline::Shared;
 use crate::state::{Family, Hist, State, TOKEN_RESULTS};
+use crate::tailer::now_unix_ns;
 
 /// The `Content-Type` of `/metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -152,12 +152,6 @@ fn gauge_family<'a, V: prometheus_client::encoding::EncodeGaugeValue>(
 
 fn one<V>(value: V) -> std::iter::Once<(Labels<'static>, V)> {
     std::iter::once((Vec::new(), value))
-}
-
-fn now_unix_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl Families {

@@ -22,15 +22,8 @@ fn line(n: u64, status: Option<u16>, sampled: bool, extra: &str) -> String {
         "{{\"v\":1,\"request_id\":\"req-{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
          \"sampled\":{sampled},\"start_unix_ns\":{start},\"duration_ns\":30000000,\
          \"method\":\"POST\",\"endpoint\":\"/mcp\"{status},\"service\":\"mcp\",\"host_kind\":\"envoy\"{extra}}}\n",
-        start = now_ns(),
+        start = testkit::now_unix_ns(),
     )
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
 }
 
 async fn collector(args: &[&str]) -> Collector {

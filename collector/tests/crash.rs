@@ -9,20 +9,13 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use gatetrace_core::spool::{SpoolLayout, segment_name};
 use testkit::{ChildGuard, wait_until};
 
 const KILLS: usize = 12;
 const WINDOW_SECS: u64 = 1;
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
 
 /// Small deterministic generator (the seed is printed so a failure can be replayed).
 struct XorShift(u64);
@@ -44,7 +37,7 @@ fn writer(spool: &Path, stop: &AtomicBool, written: &AtomicU64) {
     };
     let mut n = written.load(Ordering::SeqCst);
     while !stop.load(Ordering::SeqCst) {
-        let now = now_ns();
+        let now = testkit::now_unix_ns();
         let path = spool.join(segment_name(layout.window_start(now)));
         let mut batch = String::new();
         for _ in 0..50 {
@@ -140,7 +133,7 @@ fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
     std::fs::create_dir(&spool).unwrap();
-    let seed = now_ns() | 1;
+    let seed = testkit::now_unix_ns() | 1;
     println!("seed {seed}");
     let mut rng = XorShift(seed);
 

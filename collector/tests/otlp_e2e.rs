@@ -6,66 +6,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gatetrace_core::record::{HostKind, Record};
 use serde_json::Value;
 use testkit::ChildGuard;
 
-/// A small blocking HTTP client over reqwest for the test's polling loops.
-struct Http {
-    runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
-}
-
-impl Http {
-    fn new() -> Self {
-        Self {
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    /// The JSON body of a 200 answer, `None` for anything else.
-    fn get_json(&self, url: &str) -> Option<Value> {
-        self.runtime.block_on(async {
-            let response = self.client.get(url).send().await.ok()?;
-            if !response.status().is_success() {
-                return None;
-            }
-            response.json().await.ok()
-        })
-    }
-
-    /// Whether `url` answers 2xx.
-    fn get_ok(&self, url: &str) -> bool {
-        self.runtime.block_on(async {
-            let response = self.client.get(url).send().await;
-            response.is_ok_and(|r| r.status().is_success())
-        })
-    }
-
-    fn post_ndjson(&self, url: &str, body: String) -> Value {
-        self.runtime.block_on(async {
-            let response = self
-                .client
-                .post(url)
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success(), "{}", response.status());
-            response.json().await.unwrap()
-        })
-    }
-}
+mod common;
+use common::Http;
 
 /// A running Phoenix on free loopback ports with its data in a temporary directory.
 struct Phoenix {
@@ -105,24 +53,17 @@ fn start_phoenix(dir: &Path) -> Phoenix {
             if let Some(status) = phoenix.child.try_wait() {
                 panic!("Phoenix exited with {status}:\n{}", phoenix.child.log());
             }
-            http.get_ok(&health)
+            http.get(&health).is_some_and(|(ok, _)| ok)
         },
     );
     testkit::wait_for_port("Phoenix gRPC", grpc_port, Duration::from_secs(60));
     phoenix
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
-
 /// Six records for one run: four sampled (a root, a continued child, a 5xx, a stream without
 /// status) and two unsampled. Ids are unique per run.
 fn records(run: u64) -> Vec<Record> {
-    let base = now_ns() - 60_000_000_000;
+    let base = testkit::now_unix_ns() - 60_000_000_000;
     let make = |n: u64, sampled: bool| Record {
         v: 1,
         request_id: format!("e2e-{run}-{n}"),
@@ -240,8 +181,9 @@ fn export_run(phoenix: &Phoenix, dir: &Path, run: u64, env: &[(&str, String)]) {
         Duration::from_secs(60),
         || {
             spans = http
-                .get_json(&url)
-                .and_then(|v| v["data"].as_array().cloned())
+                .get(&url)
+                .filter(|(ok, _)| *ok)
+                .and_then(|(_, v)| v["data"].as_array().cloned())
                 .unwrap_or_default();
             spans.len() >= 4
         },

@@ -5,63 +5,14 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gatetrace_core::record::{HostKind, Record, TokenResult};
 use serde_json::Value;
 use testkit::ChildGuard;
 
-/// A small blocking HTTP client over reqwest for the test's polling loops.
-struct Http {
-    runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
-}
-
-impl Http {
-    fn new() -> Self {
-        Self {
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    /// The `data` of a successful Prometheus API answer, `None` otherwise.
-    fn prom(&self, url: &str) -> Option<Value> {
-        self.runtime.block_on(async {
-            let response = self.client.get(url).send().await.ok()?;
-            let body: Value = response.json().await.ok()?;
-            (body["status"] == "success").then(|| body["data"].clone())
-        })
-    }
-
-    fn post_ndjson(&self, url: &str, body: String) -> Value {
-        self.runtime.block_on(async {
-            let response = self
-                .client
-                .post(url)
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success(), "{}", response.status());
-            response.json().await.unwrap()
-        })
-    }
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
+mod common;
+use common::Http;
 
 struct Spec {
     service: &'static str,
@@ -142,7 +93,7 @@ const SPECS: &[Spec] = &[
 ];
 
 fn records() -> Vec<Record> {
-    let start = now_ns() - 30_000_000_000;
+    let start = testkit::now_unix_ns() - 30_000_000_000;
     let mut out = Vec::new();
     for (s, spec) in SPECS.iter().enumerate() {
         for (i, &sampled) in spec.sampled.iter().enumerate() {
@@ -231,13 +182,21 @@ fn start_prometheus(dir: &Path, target_port: u16) -> (ChildGuard, u16) {
     (child, port)
 }
 
+/// The `data` of a successful Prometheus API answer.
+fn prom_data(mut body: Value) -> Option<Value> {
+    (body["status"] == "success").then(|| body["data"].take())
+}
+
 /// Instant-vector query result as `labels -> value`, the labels as `k=v` joined by commas.
 fn vector(http: &Http, prom: u16, query: &str, labels: &[&str]) -> BTreeMap<String, f64> {
     let url = format!(
         "http://127.0.0.1:{prom}/api/v1/query?query={}",
         encode(query)
     );
-    let data = http.prom(&url).unwrap_or(Value::Null);
+    let data = http
+        .get(&url)
+        .and_then(|(_, body)| prom_data(body))
+        .unwrap_or(Value::Null);
     data["result"]
         .as_array()
         .into_iter()
@@ -341,7 +300,7 @@ fn prometheus_scrapes_exact_counts_and_sampled_exemplars() {
         .filter(|r| r.sampled && !r.streamed)
         .map(|r| r.trace_id.as_str())
         .collect();
-    let now = now_ns() / 1_000_000_000;
+    let now = testkit::now_unix_ns() / 1_000_000_000;
     let url = format!(
         "http://127.0.0.1:{prom}/api/v1/query_exemplars?query={}&start={}&end={}",
         encode("mcp_oauth_request_duration_seconds_bucket"),
@@ -351,7 +310,8 @@ fn prometheus_scrapes_exact_counts_and_sampled_exemplars() {
     let mut series = Vec::new();
     testkit::wait_until("exemplars in Prometheus", Duration::from_secs(30), || {
         series = http
-            .prom(&url)
+            .get(&url)
+            .and_then(|(_, body)| prom_data(body))
             .and_then(|d| d.as_array().cloned())
             .unwrap_or_default();
         series.len() >= 4

@@ -31,10 +31,7 @@ fn append(dir: &Path, window: u64, text: &str) {
 }
 
 fn current_window() -> u64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let secs = testkit::now_unix_ns() / 1_000_000_000;
     secs - secs % 3600
 }
 
@@ -229,10 +226,7 @@ async fn a_quiet_spool_still_deletes_segments_once_their_window_closes() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
     std::fs::create_dir(&spool).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = testkit::now_unix_ns() / 1_000_000_000;
     // The current 1 s window, and an empty segment (a writer that died before writing).
     append(&spool, now, &line(1));
     append(&spool, now - 1, "");

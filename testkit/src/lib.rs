@@ -8,7 +8,16 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The wall clock in nanoseconds since the Unix epoch.
+#[must_use]
+pub fn now_unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_nanos() as u64
+}
 
 /// Directory holding the built `.wasm` files (`cargo xtask wasm` writes them).
 pub const WASM_DIR_VAR: &str = "GATETRACE_WASM_DIR";

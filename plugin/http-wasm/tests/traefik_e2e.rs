@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use gatetrace_core::record::{Record, SessionEvent};
 use gatetrace_core::trace::parse_traceparent;
@@ -59,13 +59,6 @@ fn start() -> (Backend, Traefik) {
     traefik.wait_route("/ready");
     traefik.wait_route("/other/ready");
     (backend, traefik)
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
 }
 
 fn is_hex_id(id: &str) -> bool {
@@ -180,7 +173,7 @@ fn two_thousand_requests_over_32_connections_give_two_thousand_records_alone() {
                 for i in (c..REQUESTS).step_by(CONNECTIONS) {
                     let status = [200u16, 404, 500][i % 3];
                     let target = format!("/status/{status}?n={i}");
-                    let start = now_ns();
+                    let start = testkit::now_unix_ns();
                     let t0 = Instant::now();
                     let response = client.request("GET", &target, &[]);
                     let elapsed = t0.elapsed().as_nanos() as u64;
