@@ -204,6 +204,18 @@ pub fn run(setup: &PluginSetup, requests: &[Scripted]) -> anyhow::Result<String>
     Ok(out)
 }
 
+/// `#N name: METHOD uri`, the line that opens each request's report.
+fn heading(out: &mut String, index: usize, s: &Scripted) {
+    let _ = writeln!(
+        out,
+        "\n#{} {}: {} {}",
+        index + 1,
+        s.name,
+        s.request.method,
+        s.request.uri
+    );
+}
+
 fn run_traefik(
     host: &mut TraefikHost,
     setup: &PluginSetup,
@@ -215,14 +227,7 @@ fn run_traefik(
     logs(out, host.startup_logs());
     for (i, s) in requests.iter().enumerate() {
         let x = host.handle(&s.request, &s.response);
-        let _ = writeln!(
-            out,
-            "\n#{} {}: {} {}",
-            i + 1,
-            s.name,
-            s.request.method,
-            s.request.uri
-        );
+        heading(out, i, s);
         let _ = writeln!(
             out,
             "    instance {} · {} · response {} · {} host calls · {} instructions",
@@ -294,14 +299,7 @@ fn run_proxy(host: &mut ProxyHost, setup: &PluginSetup, requests: &[Scripted], o
     }
     for (i, s) in requests.iter().enumerate() {
         let x = host.http(&s.request, &s.response);
-        let _ = writeln!(
-            out,
-            "\n#{} {}: {} {}",
-            i + 1,
-            s.name,
-            s.request.method,
-            s.request.uri
-        );
+        heading(out, i, s);
         let _ = writeln!(
             out,
             "    context {} · {} · {} host calls · {} instructions",
