@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
-use gatetrace_collector::state::{Settings, State, Transport};
-use gatetrace_collector::{Collector, Config, ingest};
+use gatetrace_collector::aggregate::state::{Settings, State, Transport};
+use gatetrace_collector::metrics::names::RECORDS_RECEIVED_TOTAL;
+use gatetrace_collector::sources::decode;
+use gatetrace_collector::{Collector, Config};
 use gatetrace_core::record::{HostKind, Record, Session, SessionEvent, TokenResult};
 use gatetrace_core::spool::segment_name;
 use http_body_util::BodyExt as _;
@@ -126,7 +128,8 @@ fn parse(count: u64) {
     let s = settings();
     let (t_pipeline, state) = best_of(3, || {
         let mut state = State::new(&s);
-        // The spool tailer's unit of work: 1 MiB blocks of complete lines.
+        // 1 MiB blocks of complete lines through the block decoder (the spool source reads
+        // 1 MiB at a time too, and frames the same lines with the core's `next_frame`).
         let mut rest = &bytes[..];
         while !rest.is_empty() {
             let cut = rest.len().min(1 << 20);
@@ -134,7 +137,7 @@ fn parse(count: u64) {
                 .iter()
                 .rposition(|b| *b == b'\n')
                 .map_or(cut, |i| i + 1);
-            let parsed = ingest::parse_block(&rest[..end]);
+            let parsed = decode::parse_block(&rest[..end]);
             state.reject(&parsed.rejected);
             for record in &parsed.records {
                 state.apply(&s, Transport::Spool, record);
@@ -167,7 +170,8 @@ fn status_kib(field: &str) -> u64 {
 fn received(text: &str) -> u64 {
     text.lines()
         .find_map(|l| {
-            l.strip_prefix("gatetrace_collector_records_received_total{transport=\"spool\"} ")
+            l.strip_prefix(RECORDS_RECEIVED_TOTAL)?
+                .strip_prefix("{transport=\"spool\"} ")
         })
         .map_or(0, |v| v.parse().expect("a count"))
 }

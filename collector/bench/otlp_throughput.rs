@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use gatetrace_collector::export::SpanSink;
-use gatetrace_collector::otlp::{OtlpConfig, OtlpProtocol, OtlpSink};
+use gatetrace_collector::sinks::otlp::OtlpSink;
+use gatetrace_collector::sinks::otlp::config::{OtlpConfig, OtlpProtocol};
+use gatetrace_collector::sinks::span_sink::SpanSink;
 use gatetrace_core::record::{HostKind, Record};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,

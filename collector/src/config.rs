@@ -13,7 +13,9 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use gatetrace_core::spool::SpoolLayout;
 
-use crate::otlp::OtlpConfig;
+use crate::metrics::names::{self, DEFAULT_NAMESPACE};
+use crate::sinks::access_log::AccessLogDestination;
+use crate::sinks::otlp::config::OtlpConfig;
 
 /// Default latency buckets (seconds): HTTP requests from 5 ms to 10 s.
 pub const DEFAULT_BUCKETS: &str = "0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10";
@@ -90,7 +92,7 @@ pub struct Config {
     pub checkpoint_interval_ms: u64,
 
     /// Prefix of the request metrics (`<namespace>_requests_total`, ...).
-    #[arg(long, env = "GATETRACE_NAMESPACE", default_value = "mcp_oauth")]
+    #[arg(long, env = "GATETRACE_NAMESPACE", default_value = DEFAULT_NAMESPACE)]
     pub namespace: String,
 
     /// Request-latency histogram buckets in seconds, increasing, comma separated.
@@ -137,13 +139,13 @@ pub struct Config {
 
     /// Access log destination: `stdout`, `off`, or a file path (appended to).
     #[arg(long, env = "GATETRACE_ACCESS_LOG", default_value = "stdout")]
-    pub access_log: AccessLog,
+    pub access_log: AccessLogDestination,
 
     /// Filter for the collector's own JSON logs on stderr (tracing `EnvFilter` syntax).
     #[arg(long, env = "GATETRACE_LOG", default_value = "info")]
     pub log: String,
 
-    /// OTLP span export (options owned by the exporter, `otlp.rs`).
+    /// OTLP span export (options owned by the sink, `sinks/otlp/config.rs`).
     #[command(flatten)]
     pub otlp: OtlpConfig,
 }
@@ -197,26 +199,6 @@ impl FromStr for Buckets {
     }
 }
 
-/// Where access lines go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessLog {
-    Stdout,
-    Off,
-    File(PathBuf),
-}
-
-impl FromStr for AccessLog {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "" => return Err("empty access log destination".into()),
-            "stdout" | "-" => Self::Stdout,
-            "off" | "none" => Self::Off,
-            path => Self::File(PathBuf::from(path)),
-        })
-    }
-}
-
 impl Config {
     /// Parses the command line (`args` includes the program name), the environment and the
     /// `--config` file, then validates. `--help` and `--version` come back as errors too:
@@ -264,7 +246,10 @@ impl Config {
                     "--business-counters: {name:?} must match [a-zA-Z_][a-zA-Z0-9_]* without `_total`"
                 ));
             }
-            if BUILT_IN.contains(&name.as_str()) {
+            if names::REQUEST_METRICS
+                .iter()
+                .any(|metric| names::family_name(metric) == name)
+            {
                 return Err(format!(
                     "--business-counters: {name:?} is a built-in metric (`{}_{name}`); pick another name",
                     self.namespace
@@ -296,16 +281,6 @@ impl Config {
         Duration::from_millis(self.checkpoint_interval_ms)
     }
 }
-
-/// Metric names (after the namespace) the collector defines itself.
-const BUILT_IN: [&str; 6] = [
-    "requests",
-    "request_duration_seconds",
-    "stream_duration_seconds",
-    "active_sessions",
-    "token_validations",
-    "client_registrations",
-];
 
 fn is_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -394,10 +369,10 @@ mod tests {
     fn defaults_are_valid_and_match_the_core_layout() {
         let config = Config::load(["gatetrace-collector"]).unwrap();
         assert_eq!(config.spool_layout(), SpoolLayout::default());
-        assert_eq!(config.namespace, "mcp_oauth");
+        assert_eq!(config.namespace, DEFAULT_NAMESPACE);
         assert_eq!(config.histogram_buckets.0.first(), Some(&0.005));
         assert_eq!(config.histogram_buckets.0.last(), Some(&10.0));
-        assert_eq!(config.access_log, AccessLog::Stdout);
+        assert_eq!(config.access_log, AccessLogDestination::Stdout);
     }
 
     #[test]
@@ -444,6 +419,34 @@ mod tests {
         std::fs::write(&path, "no_such_option = 1\n").unwrap();
         let err = Config::load(["c", "--config", path_arg]).unwrap_err();
         assert!(err.to_string().contains("no_such_option"), "{err}");
+    }
+
+    #[test]
+    fn the_otlp_table_of_the_toml_file_is_read_and_checked() {
+        use crate::sinks::otlp::config::OtlpProtocol;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let path_arg = path.to_str().unwrap();
+        std::fs::write(
+            &path,
+            "[otlp]\nendpoint = \"http://127.0.0.1:4317\"\nprotocol = \"http/protobuf\"\nbatch_size = 64\n",
+        )
+        .unwrap();
+        let otlp = Config::load(["c", "--config", path_arg]).unwrap().otlp;
+        assert_eq!(otlp.endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+        assert_eq!(otlp.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(otlp.batch_size, 64);
+        assert_eq!(otlp.queue_capacity, 4096, "unset keys keep their defaults");
+        for (toml, needle) in [
+            ("[otlp]\nbatchsize = 1\n", "batchsize"),
+            ("[otlp]\nbatch_size = 0\n", "otlp-batch-size"),
+            ("[otlp]\nendpoint = \"https://otel:4317\"\n", "TLS"),
+            ("[otlp]\nendpoint = \"127.0.0.1:4317\"\n", "http://"),
+        ] {
+            std::fs::write(&path, toml).unwrap();
+            let err = Config::load(["c", "--config", path_arg]).unwrap_err();
+            assert!(err.to_string().contains(needle), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -16,18 +16,21 @@
 //!
 //! [`Collector::app`] gives the bare router for `tower::ServiceExt::oneshot` tests, and
 //! [`Collector::serve`] serves on a listener until a shutdown future resolves (the binary).
+//!
+//! The data's way, one module per step: [`sources`] (HTTP and spool, both decoding lines into
+//! a [`batch`]) → [`aggregate`] (the one writer of the checkpointed state) → [`sinks`] (spans,
+//! access lines); [`metrics`] is the `/metrics` view over the aggregate. `clock`, `batch` and
+//! `telemetry` are the vocabulary they share; `server` routes HTTP; [`config`] reads options.
 
-pub mod access;
-pub mod checkpoint;
+pub mod aggregate;
+pub mod batch;
+mod clock;
 pub mod config;
-pub mod export;
-pub mod ingest;
-mod metrics;
-pub mod otlp;
-mod pipeline;
+pub mod metrics;
 mod server;
-pub mod state;
-mod tailer;
+pub mod sinks;
+pub mod sources;
+mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,30 +43,44 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, oneshot};
 
 pub use config::Config;
-pub use export::{SpanSink, SpanSinkStats};
 pub use server::{AppState, app};
+pub use sinks::span_sink::{SpanSink, SpanSinkStats};
 
-use crate::access::AccessWriter;
-use crate::pipeline::{Aggregator, Shared};
-use crate::state::{Settings, State};
+use crate::aggregate::state::{Settings, State};
+use crate::aggregate::{AggregateStore, Aggregator, checkpoint};
+use crate::metrics::MetricsView;
+use crate::sinks::access_log::AccessWriter;
+use crate::sources::http::HttpSource;
+use crate::sources::spool::SpoolTailer;
+use crate::telemetry::Telemetry;
 
 /// How long shutdown waits for spans and access lines to be flushed.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A collector whose pipeline (aggregator, spool tailer, access log) runs; serve its
 /// [`Collector::app`] however you like, then call [`Collector::shutdown`].
-#[derive(Debug)]
 pub struct Collector {
     state: AppState,
     stop: oneshot::Sender<()>,
     aggregator: tokio::task::JoinHandle<AccessWriter>,
     tailer: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
+    sink: Option<Arc<dyn SpanSink>>,
+}
+
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("state", &self.state)
+            .field("spool_tailer", &self.tailer.is_some())
+            .field("spans", &self.sink.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Collector {
     /// Loads the checkpoint (if configured), then starts the aggregator, the spool tailer and
     /// the access log. `sink` receives sampled records for span export (the binary passes
-    /// [`otlp::exporter`]'s; `None`: no spans). Must run inside a tokio runtime.
+    /// [`sinks::otlp::exporter`]'s; `None`: no spans). Must run inside a tokio runtime.
     ///
     /// # Errors
     /// A corrupt or unwritable checkpoint, an access log file that cannot be opened.
@@ -108,16 +125,15 @@ impl Collector {
             tokio::task::spawn_blocking(move || checkpoint::write(&path, &bytes)).await??;
         }
         let offsets = state.offsets.clone();
-        let shared = Arc::new(Shared::new(
+        let store = Arc::new(AggregateStore::new(
             state,
             settings,
-            config.namespace.clone(),
             Duration::from_secs(config.session_idle_secs),
-            sink,
         ));
+        let telemetry = Arc::new(Telemetry::default());
         let access = AccessWriter::start(
             &config.access_log,
-            Arc::clone(&shared.health.access_dropped),
+            Arc::clone(&telemetry.access_lines_dropped),
         )?;
         let (http_tx, http_rx) = mpsc::channel(config.queue_capacity as usize);
         let (spool_tx, spool_rx) = mpsc::channel(4);
@@ -125,13 +141,13 @@ impl Collector {
 
         let tailer = match &config.spool_dir {
             Some(dir) => {
-                let tailer = tailer::Tailer::new(
+                let tailer = SpoolTailer::new(
                     dir.clone(),
                     config.spool_layout(),
                     Duration::from_millis(config.spool_poll_ms),
                     offsets,
                     spool_tx,
-                    Arc::clone(&shared.health),
+                    Arc::clone(&telemetry),
                 );
                 let (stop_tx, stop_rx) = std::sync::mpsc::channel();
                 let handle = std::thread::Builder::new()
@@ -146,7 +162,8 @@ impl Collector {
             }
         };
         let aggregator = Aggregator {
-            shared: Arc::clone(&shared),
+            store: Arc::clone(&store),
+            telemetry: Arc::clone(&telemetry),
             http_rx,
             spool_rx,
             stop: stop_rx,
@@ -157,23 +174,31 @@ impl Collector {
                 .clone()
                 .map(|dir| (dir, config.spool_layout())),
             access,
+            sink: sink.clone(),
         };
-        shared
-            .health
-            .aggregator_running
-            .store(true, Ordering::Relaxed);
+        telemetry.aggregator_running.store(true, Ordering::Relaxed);
         let aggregator = tokio::spawn(aggregator.run());
         Ok(Self {
             state: AppState {
-                shared,
-                tx: http_tx,
-                token: config.ingest_token.map(Arc::new),
-                body_limit: config.body_limit as usize,
+                http: HttpSource {
+                    queue: http_tx,
+                    token: config.ingest_token.map(Arc::new),
+                    body_limit: config.body_limit as usize,
+                    telemetry: Arc::clone(&telemetry),
+                },
+                metrics: Arc::new(MetricsView {
+                    store,
+                    telemetry: Arc::clone(&telemetry),
+                    sink: sink.clone(),
+                    namespace: config.namespace.clone(),
+                }),
+                telemetry,
                 spool: config.spool_dir.is_some(),
             },
             stop,
             aggregator,
             tailer,
+            sink,
         })
     }
 
@@ -225,7 +250,7 @@ impl Collector {
         }
         let _ = self.stop.send(());
         let access = self.aggregator.await.context("aggregator task")?;
-        if let Some(sink) = &self.state.shared.sink {
+        if let Some(sink) = &self.sink {
             sink.shutdown(FLUSH_TIMEOUT).await;
         }
         tokio::task::spawn_blocking(move || access.close(FLUSH_TIMEOUT)).await?;

@@ -1,7 +1,8 @@
 //! `gatetrace-collector` binary: configuration, JSON logs on stderr, signals; the work is in
 //! the library.
 
-use gatetrace_collector::{Collector, Config, otlp};
+use gatetrace_collector::sinks::otlp;
+use gatetrace_collector::{Collector, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

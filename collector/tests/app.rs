@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use gatetrace_collector::metrics::names::{
+    self, CLIENT_REGISTRATIONS_TOTAL, DEFAULT_NAMESPACE, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL,
+    STREAM_DURATION_SECONDS, TOKEN_VALIDATIONS_TOTAL,
+};
 use gatetrace_collector::{Collector, Config, SpanSink, SpanSinkStats};
 use gatetrace_core::record::Record;
 use http_body_util::BodyExt as _;
@@ -74,6 +78,11 @@ async fn metrics(c: &Collector) -> String {
     text
 }
 
+/// `<default namespace>_<name>`: a request metric as the collector names it by default.
+fn ns(name: &str) -> String {
+    format!("{DEFAULT_NAMESPACE}_{name}")
+}
+
 /// The value of the sample line starting with `prefix ` (exact series).
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -113,7 +122,8 @@ async fn records_become_request_metrics_with_sampled_exemplars_only() {
         sample(
             &text,
             &format!(
-                "mcp_oauth_requests_total{{service=\"mcp\",method=\"POST\",endpoint=\"/mcp\",status=\"{status}\"}}"
+                "{}{{service=\"mcp\",method=\"POST\",endpoint=\"/mcp\",status=\"{status}\"}}",
+                ns(REQUESTS_TOTAL)
             ),
         )
     };
@@ -124,10 +134,11 @@ async fn records_become_request_metrics_with_sampled_exemplars_only() {
         "no status (incl. the stream) → unknown"
     );
     // The latency histogram holds the 3 non-stream /mcp records, the stream is apart.
-    let count = "mcp_oauth_request_duration_seconds_count{service=\"mcp\",method=\"POST\",endpoint=\"/mcp\"}";
-    assert_eq!(sample(&text, count), Some(3.0));
-    let stream = "mcp_oauth_stream_duration_seconds_count{service=\"mcp\",method=\"POST\",endpoint=\"/mcp\"}";
-    assert_eq!(sample(&text, stream), Some(1.0));
+    let route = "{service=\"mcp\",method=\"POST\",endpoint=\"/mcp\"}";
+    let count = format!("{}_count{route}", ns(REQUEST_DURATION_SECONDS));
+    assert_eq!(sample(&text, &count), Some(3.0));
+    let stream = format!("{}_count{route}", ns(STREAM_DURATION_SECONDS));
+    assert_eq!(sample(&text, &stream), Some(1.0));
     // Exemplars: only the sampled record's trace id.
     let exemplars: Vec<&str> = text
         .lines()
@@ -135,46 +146,51 @@ async fn records_become_request_metrics_with_sampled_exemplars_only() {
         .collect();
     assert_eq!(exemplars.len(), 1, "{exemplars:?}");
     assert!(exemplars[0].contains(&format!("{:032x}", 1)));
-    assert!(exemplars[0].starts_with("mcp_oauth_request_duration_seconds_bucket{"));
+    assert!(exemplars[0].starts_with(&format!("{}_bucket{{", ns(REQUEST_DURATION_SECONDS))));
     assert_eq!(
         sample(
             &text,
-            "mcp_oauth_token_validations_total{result=\"success\"}"
+            &format!("{}{{result=\"success\"}}", ns(TOKEN_VALIDATIONS_TOTAL))
         ),
         Some(1.0)
     );
     assert_eq!(
         sample(
             &text,
-            "mcp_oauth_token_validations_total{result=\"failure\"}"
+            &format!("{}{{result=\"failure\"}}", ns(TOKEN_VALIDATIONS_TOTAL))
         ),
         Some(0.0)
     );
-    assert_eq!(
-        sample(&text, "mcp_oauth_client_registrations_total"),
-        Some(1.0)
-    );
+    assert_eq!(sample(&text, &ns(CLIENT_REGISTRATIONS_TOTAL)), Some(1.0));
     assert_eq!(sample(&text, "mcp_oauth_orders_total"), Some(1.0));
     assert_eq!(
         sample(&text, "mcp_oauth_refunds_total"),
         Some(0.0),
         "registered at 0"
     );
+    assert_eq!(sample(&text, names::UNKNOWN_COUNTER_NAMES_TOTAL), Some(1.0));
     assert_eq!(
         sample(
             &text,
-            "gatetrace_collector_records_rejected_total{reason=\"unknown_counter\"}"
+            &format!(
+                "{}{{reason=\"unknown_counter\"}}",
+                names::RECORDS_REJECTED_TOTAL
+            )
+        ),
+        None,
+        "an unknown counter name is no rejected line"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{}{{service=\"mcp\"}}", ns(names::ACTIVE_SESSIONS))
         ),
         Some(1.0)
     );
     assert_eq!(
-        sample(&text, "mcp_oauth_active_sessions{service=\"mcp\"}"),
-        Some(1.0)
-    );
-    assert_eq!(
         sample(
             &text,
-            "gatetrace_collector_records_received_total{transport=\"http\"}"
+            &format!("{}{{transport=\"http\"}}", names::RECORDS_RECEIVED_TOTAL)
         ),
         Some(5.0)
     );
@@ -207,7 +223,7 @@ async fn partial_success_lists_bad_lines_and_counts_each_reason() {
         assert_eq!(
             sample(
                 &text,
-                &format!("gatetrace_collector_records_rejected_total{{reason=\"{reason}\"}}")
+                &format!("{}{{reason=\"{reason}\"}}", names::RECORDS_REJECTED_TOTAL)
             ),
             Some(1.0),
             "{reason}"
@@ -255,7 +271,7 @@ async fn bearer_token_is_required_when_configured() {
     assert_eq!(
         sample(
             &text,
-            "gatetrace_collector_records_received_total{transport=\"http\"}"
+            &format!("{}{{transport=\"http\"}}", names::RECORDS_RECEIVED_TOTAL)
         ),
         Some(1.0)
     );
@@ -322,12 +338,12 @@ async fn a_batch_already_taken_is_acknowledged_but_not_counted_again() {
     assert!(!next.contains("duplicate"), "{next}");
 
     let text = metrics(&c).await;
-    let series = "mcp_oauth_requests_total{service=\"mcp\",method=\"POST\",endpoint=\"/mcp\",status=\"200\"}";
-    assert_eq!(sample(&text, series), Some(4.0));
-    assert_eq!(
-        sample(&text, "gatetrace_collector_duplicate_batches_total"),
-        Some(1.0)
+    let series = format!(
+        "{}{{service=\"mcp\",method=\"POST\",endpoint=\"/mcp\",status=\"200\"}}",
+        ns(REQUESTS_TOTAL)
     );
+    assert_eq!(sample(&text, &series), Some(4.0));
+    assert_eq!(sample(&text, names::DUPLICATE_BATCHES_TOTAL), Some(1.0));
 
     // Malformed batch headers are a client error.
     for (source, seq) in [("envoy", "x"), ("", "1")] {
@@ -432,14 +448,11 @@ async fn a_full_queue_answers_429_with_retry_after_and_ready_says_so() {
     assert_eq!(
         sample(
             &text,
-            "gatetrace_collector_records_dropped_total{reason=\"queue_full\"}"
+            &format!("{}{{reason=\"queue_full\"}}", names::RECORDS_DROPPED_TOTAL)
         ),
         Some(1.0)
     );
-    assert_eq!(
-        sample(&text, "gatetrace_collector_spans_exported_total"),
-        Some(1.0)
-    );
+    assert_eq!(sample(&text, names::SPANS_EXPORTED_TOTAL), Some(1.0));
     assert_eq!(
         sink.offered.load(Ordering::SeqCst),
         1,
@@ -466,7 +479,7 @@ async fn health_is_alive_and_ready_needs_a_readable_spool() {
         let text = metrics(&c).await;
         sample(
             &text,
-            "gatetrace_collector_spool_errors_total{kind=\"listing\"}",
+            &format!("{}{{kind=\"listing\"}}", names::SPOOL_ERRORS_TOTAL),
         ) >= Some(1.0)
     })
     .await;
@@ -493,19 +506,25 @@ async fn the_cardinality_cap_sends_new_series_to_other_and_counts_them() {
         .collect();
     assert_eq!(ingest(&c, body).await.0, StatusCode::OK);
     let text = metrics(&c).await;
-    let other = "mcp_oauth_requests_total{service=\"other\",method=\"other\",endpoint=\"other\",status=\"other\"}";
-    assert_eq!(sample(&text, other), Some(2.0));
+    let other = format!(
+        "{}{{service=\"other\",method=\"other\",endpoint=\"other\",status=\"other\"}}",
+        ns(REQUESTS_TOTAL)
+    );
+    assert_eq!(sample(&text, &other), Some(2.0));
     assert_eq!(
         sample(
             &text,
-            "gatetrace_collector_series_overflow_total{metric=\"requests_total\"}"
+            &format!(
+                "{}{{metric=\"{REQUESTS_TOTAL}\"}}",
+                names::SERIES_OVERFLOW_TOTAL
+            )
         ),
         Some(2.0)
     );
     assert_eq!(
         sample(
             &text,
-            "gatetrace_collector_series{metric=\"requests_total\"}"
+            &format!("{}{{metric=\"{REQUESTS_TOTAL}\"}}", names::SERIES)
         ),
         Some(3.0)
     );
@@ -562,14 +581,8 @@ async fn exporter_trouble_shows_in_metrics_never_in_ready() {
     let (status, _, _) = send(&c, Request::get("/ready").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let text = metrics(&c).await;
-    assert_eq!(
-        sample(&text, "gatetrace_collector_exporter_healthy"),
-        Some(0.0)
-    );
-    assert_eq!(
-        sample(&text, "gatetrace_collector_spans_failed_total"),
-        Some(3.0)
-    );
+    assert_eq!(sample(&text, names::EXPORTER_HEALTHY), Some(0.0));
+    assert_eq!(sample(&text, names::SPANS_FAILED_TOTAL), Some(3.0));
     c.shutdown().await.unwrap();
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use gatetrace_collector::metrics::names::{DEFAULT_NAMESPACE, REQUESTS_TOTAL};
 use gatetrace_core::spool::{SpoolLayout, segment_name};
 use testkit::{ChildGuard, wait_until};
 
@@ -81,8 +82,9 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 /// Sum of every `mcp_oauth_requests_total` series (chunked encoding aside, values are whole
 /// lines, so a plain scan works).
 fn requests_total(body: &str) -> u64 {
+    let series = format!("{DEFAULT_NAMESPACE}_{REQUESTS_TOTAL}{{");
     body.lines()
-        .filter(|l| l.starts_with("mcp_oauth_requests_total{"))
+        .filter(|l| l.starts_with(&series))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
         .sum()
 }
@@ -223,9 +225,10 @@ fn sigterm_drains_and_writes_the_checkpoint() {
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.contains("\"accepted\":3"), "{answer}");
     // Acknowledged means durable: the checkpoint already holds the batch.
-    let state = gatetrace_collector::checkpoint::load(&dir.path().join("checkpoint.json"))
-        .unwrap()
-        .unwrap();
+    let state =
+        gatetrace_collector::aggregate::checkpoint::load(&dir.path().join("checkpoint.json"))
+            .unwrap()
+            .unwrap();
     assert_eq!(state.received[0], 3);
 
     let status = Command::new("kill")

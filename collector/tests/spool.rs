@@ -4,10 +4,15 @@
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
+use gatetrace_collector::metrics::names::{
+    DEFAULT_NAMESPACE, RECORDS_RECEIVED_TOTAL, RECORDS_REJECTED_TOTAL, REQUESTS_TOTAL,
+    SPOOL_ERRORS_TOTAL, SPOOL_LAG_BYTES,
+};
 use gatetrace_collector::{Collector, Config};
 use gatetrace_core::spool::segment_name;
 use http_body_util::BodyExt as _;
@@ -77,8 +82,11 @@ fn value(text: &str, series: &str) -> f64 {
         .map_or(0.0, |v| v.parse().unwrap())
 }
 
-const REQUESTS: &str =
-    "mcp_oauth_requests_total{service=\"mcp\",method=\"GET\",endpoint=\"/mcp\",status=\"200\"}";
+static REQUESTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{DEFAULT_NAMESPACE}_{REQUESTS_TOTAL}{{service=\"mcp\",method=\"GET\",endpoint=\"/mcp\",status=\"200\"}}"
+    )
+});
 
 async fn wait_for(c: &Collector, what: &str, ok: impl Fn(&str) -> bool) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -104,29 +112,29 @@ async fn follows_segments_and_waits_for_partial_lines() {
     let third = line(3);
     append(&spool, w, &(line(1) + &line(2) + &third[..40]));
     let c = start(&spool, &dir.path().join("cp.json")).await;
-    wait_for(&c, "two complete lines", |t| value(t, REQUESTS) == 2.0).await;
+    wait_for(&c, "two complete lines", |t| value(t, &REQUESTS) == 2.0).await;
     // The partial line is neither counted nor rejected while it is incomplete.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let text = scrape(&c).await;
-    assert_eq!(value(&text, REQUESTS), 2.0);
+    assert_eq!(value(&text, &REQUESTS), 2.0);
     assert_eq!(
         value(
             &text,
-            "gatetrace_collector_records_rejected_total{reason=\"invalid_json\"}"
+            &format!("{RECORDS_REJECTED_TOTAL}{{reason=\"invalid_json\"}}")
         ),
         0.0
     );
-    assert!(value(&text, "gatetrace_collector_spool_lag_bytes") > 0.0);
+    assert!(value(&text, SPOOL_LAG_BYTES) > 0.0);
     append(&spool, w, &third[40..]);
-    wait_for(&c, "the completed line", |t| value(t, REQUESTS) == 3.0).await;
+    wait_for(&c, "the completed line", |t| value(t, &REQUESTS) == 3.0).await;
     // A newer segment is followed too.
     append(&spool, w + 3600, &line(4));
-    let text = wait_for(&c, "the next segment", |t| value(t, REQUESTS) == 4.0).await;
-    assert_eq!(value(&text, "gatetrace_collector_spool_lag_bytes"), 0.0);
+    let text = wait_for(&c, "the next segment", |t| value(t, &REQUESTS) == 4.0).await;
+    assert_eq!(value(&text, SPOOL_LAG_BYTES), 0.0);
     assert_eq!(
         value(
             &text,
-            "gatetrace_collector_records_received_total{transport=\"spool\"}"
+            &format!("{RECORDS_RECEIVED_TOTAL}{{transport=\"spool\"}}")
         ),
         4.0
     );
@@ -144,18 +152,18 @@ async fn unreadable_and_vanishing_segments_are_reported_not_fatal() {
     append(&spool, w - 3600, &line(1));
     append(&spool, w, &line(2));
     let c = start(&spool, &dir.path().join("cp.json")).await;
-    let text = wait_for(&c, "both readable segments", |t| value(t, REQUESTS) == 2.0).await;
+    let text = wait_for(&c, "both readable segments", |t| value(t, &REQUESTS) == 2.0).await;
     assert!(
         value(
             &text,
-            "gatetrace_collector_spool_errors_total{kind=\"unreadable\"}"
+            &format!("{SPOOL_ERRORS_TOTAL}{{kind=\"unreadable\"}}")
         ) >= 1.0
     );
     // A segment vanishing under the tailer is forgotten; later data still arrives.
     std::fs::remove_file(spool.join(segment_name(w))).unwrap();
     append(&spool, w + 3600, &line(3));
     wait_for(&c, "data after a vanished segment", |t| {
-        value(t, REQUESTS) == 3.0
+        value(t, &REQUESTS) == 3.0
     })
     .await;
     let response = c
@@ -181,7 +189,7 @@ async fn finished_segments_are_deleted_only_when_the_layout_allows() {
     append(&spool, old, &(line(1) + &line(2)));
     append(&spool, w, &line(3));
     let c = start(&spool, &dir.path().join("cp.json")).await;
-    wait_for(&c, "all lines", |t| value(t, REQUESTS) == 3.0).await;
+    wait_for(&c, "all lines", |t| value(t, &REQUESTS) == 3.0).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while spool.join(segment_name(old)).exists() {
         assert!(
@@ -205,16 +213,16 @@ async fn a_restart_resumes_from_the_checkpoint_without_loss_or_double_counting()
     let w = current_window();
     append(&spool, w, &(line(1) + &line(2)));
     let c = start(&spool, &checkpoint).await;
-    wait_for(&c, "first lines", |t| value(t, REQUESTS) == 2.0).await;
+    wait_for(&c, "first lines", |t| value(t, &REQUESTS) == 2.0).await;
     c.shutdown().await.unwrap();
     assert!(checkpoint.exists());
 
     append(&spool, w, &(line(3) + &line(4) + &line(5)));
     let c = start(&spool, &checkpoint).await;
-    wait_for(&c, "counters to continue", |t| value(t, REQUESTS) == 5.0).await;
+    wait_for(&c, "counters to continue", |t| value(t, &REQUESTS) == 5.0).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        value(&scrape(&c).await, REQUESTS),
+        value(&scrape(&c).await, &REQUESTS),
         5.0,
         "nothing counted twice"
     );
@@ -231,7 +239,7 @@ async fn a_quiet_spool_still_deletes_segments_once_their_window_closes() {
     append(&spool, now, &line(1));
     append(&spool, now - 1, "");
     let c = start_with(&spool, &dir.path().join("cp.json"), "1", "1").await;
-    wait_for(&c, "the line", |t| value(t, REQUESTS) == 1.0).await;
+    wait_for(&c, "the line", |t| value(t, &REQUESTS) == 1.0).await;
     // No more data arrives; the windows close (+1 s grace) and both segments go.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::fs::read_dir(&spool).unwrap().count() > 0 {
@@ -241,7 +249,7 @@ async fn a_quiet_spool_still_deletes_segments_once_their_window_closes() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(value(&scrape(&c).await, REQUESTS), 1.0);
+    assert_eq!(value(&scrape(&c).await, &REQUESTS), 1.0);
     c.shutdown().await.unwrap();
 }
 

@@ -1,5 +1,6 @@
 //! What the collector's end-to-end tests share: a small blocking HTTP client for their polling
-//! loops.
+//! loops. `otlp_receiver.rs` beside it holds the mock OTLP receivers; the tests that need them
+//! include it on its own (`mod common { pub mod otlp_receiver; }`).
 
 use std::time::Duration;
 

@@ -1,61 +1,11 @@
-//! NDJSON decoding and validation shared by both transports: one line is one record, a bad
-//! line is rejected with a counted reason and never spoils the lines around it.
+//! Record decoding shared by both sources: one NDJSON line is one record (decoded by the core,
+//! the one definition of the format, then held to the label bounds); a bad line is rejected
+//! with a counted reason and never spoils the lines around it.
 
 use gatetrace_core::record::{DecodeError, Record};
 use serde::Serialize;
 
-/// Why a line (or, for `UnknownCounter`, one counter name) was not taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reject {
-    /// Longer than the core's `MAX_LINE_BYTES`.
-    LineTooLong,
-    /// Not a JSON record of the expected shape.
-    InvalidJson,
-    /// A schema major version this build does not read.
-    SchemaVersion,
-    /// Trace, span or parent id that is not lowercase W3C hex.
-    InvalidIds,
-    /// A status outside 100–599.
-    InvalidStatus,
-    /// A `service`, `endpoint`, `method` or `request_id` the format or the label bounds refuse.
-    InvalidLabel,
-    /// A business counter name the collector was not configured with (the record counts).
-    UnknownCounter,
-}
-
-impl Reject {
-    /// Every reason, in the order of [`Reject::index`].
-    pub const ALL: [Self; 7] = [
-        Self::LineTooLong,
-        Self::InvalidJson,
-        Self::SchemaVersion,
-        Self::InvalidIds,
-        Self::InvalidStatus,
-        Self::InvalidLabel,
-        Self::UnknownCounter,
-    ];
-
-    /// Label value for metrics and the text of the error list.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LineTooLong => "line_too_long",
-            Self::InvalidJson => "invalid_json",
-            Self::SchemaVersion => "schema_version",
-            Self::InvalidIds => "invalid_ids",
-            Self::InvalidStatus => "invalid_status",
-            Self::InvalidLabel => "invalid_label",
-            Self::UnknownCounter => "unknown_counter",
-        }
-    }
-
-    /// Position in [`Reject::ALL`].
-    #[must_use]
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
+use crate::batch::{Reject, RejectCounts};
 
 /// Longest accepted `service` label value.
 const MAX_SERVICE: usize = 128;
@@ -102,28 +52,52 @@ pub struct LineError {
     pub reason: &'static str,
 }
 
-/// The outcome of decoding a block of complete lines.
+/// The records and rejections decoded from a block of lines.
 #[derive(Debug, Default)]
-pub struct Parsed {
+pub struct DecodedLines {
     pub records: Vec<Record>,
     /// Rejections by [`Reject::index`].
-    pub rejected: [u64; Reject::ALL.len()],
+    pub rejected: RejectCounts,
     /// The first [`MAX_LISTED_ERRORS`] rejections.
     pub errors: Vec<LineError>,
 }
 
-impl Parsed {
+impl DecodedLines {
+    /// Room for the records of a block of `bytes` bytes.
+    #[must_use]
+    pub fn for_block(bytes: usize) -> Self {
+        Self {
+            records: Vec::with_capacity(bytes / 400 + 1),
+            ..Self::default()
+        }
+    }
+
     /// Lines rejected in total.
     #[must_use]
     pub fn rejected_total(&self) -> u64 {
         self.rejected.iter().sum()
     }
 
-    fn reject(&mut self, line: usize, reason: Reject) {
+    /// Decodes line number `number` (1-based; its newline and a trailing `\r` are ignored);
+    /// a blank line is skipped.
+    pub fn push_line(&mut self, number: usize, line: &[u8]) {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match parse_line(line) {
+            Ok(record) => self.records.push(record),
+            Err(reason) => self.reject(number, reason),
+        }
+    }
+
+    /// Counts line number `number` as rejected for `reason`.
+    pub fn reject(&mut self, number: usize, reason: Reject) {
         self.rejected[reason.index()] += 1;
         if self.errors.len() < MAX_LISTED_ERRORS {
             self.errors.push(LineError {
-                line,
+                line: number,
                 reason: reason.as_str(),
             });
         }
@@ -131,24 +105,14 @@ impl Parsed {
 }
 
 /// Decodes every newline-separated line of `block`; empty lines are skipped, a final line
-/// without newline is decoded too (callers that tail files pass complete lines only).
+/// without newline is decoded too.
 #[must_use]
-pub fn parse_block(block: &[u8]) -> Parsed {
-    let mut parsed = Parsed {
-        records: Vec::with_capacity(block.len() / 400 + 1),
-        ..Parsed::default()
-    };
+pub fn parse_block(block: &[u8]) -> DecodedLines {
+    let mut decoded = DecodedLines::for_block(block.len());
     for (index, line) in block.split(|b| *b == b'\n').enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match parse_line(line) {
-            Ok(record) => parsed.records.push(record),
-            Err(reason) => parsed.reject(index + 1, reason),
-        }
+        decoded.push_line(index + 1, line);
     }
-    parsed
+    decoded
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The seam between the collector and its span exporter: a small trait so the pipeline never
+//! The seam between the aggregator and a span exporter: a small trait so the aggregator never
 //! knows (or waits on) the OTLP transport, and tests can swap it.
 
 use std::future::Future;

@@ -1,12 +1,13 @@
-//! The aggregated metric state, the spool offsets and the batch dedup memory: one serialisable
-//! value, changed in one step per batch, so a checkpoint of it is always consistent.
+//! The aggregate state: the metric values, the spool offsets and the batch dedup memory in one
+//! serialisable value, changed in one step per batch, so a checkpoint of it is always consistent.
 
 use std::collections::{BTreeMap, HashMap};
 
 use gatetrace_core::record::{Record, SessionEvent, TokenResult};
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::Reject;
+use super::dedup::Dedup;
+use crate::batch::Reject;
 
 /// Label values of the overflow series a capped family sends new label sets to.
 pub const OVERFLOW: &str = "other";
@@ -161,87 +162,6 @@ pub struct SessionEntry {
     pub last_unix_ns: u64,
 }
 
-/// Duplicate-batch memory for one source: the highest sequence taken and which of the
-/// `WINDOW` sequences below it were taken too.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct SourceWindow {
-    max: u64,
-    seen: u128,
-    last_used: u64,
-}
-
-const WINDOW: u64 = 128;
-
-/// Bounded memory of `(source, sequence)` pairs already taken.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Dedup {
-    sources: HashMap<String, SourceWindow>,
-    clock: u64,
-}
-
-impl Dedup {
-    /// Marks `(source, seq)` taken; `false` when it already was (a duplicate).
-    ///
-    /// A sequence more than `WINDOW` below the highest one is taken as the source having
-    /// restarted its numbering (a retry that old is not expected), so it is accepted.
-    pub fn take(&mut self, source: &str, seq: u64, cap: usize) -> bool {
-        self.clock += 1;
-        let clock = self.clock;
-        if let Some(w) = self.sources.get_mut(source) {
-            w.last_used = clock;
-            if seq > w.max {
-                let shift = seq - w.max;
-                w.seen = if shift >= WINDOW { 0 } else { w.seen << shift } | 1;
-                w.max = seq;
-                return true;
-            }
-            let back = w.max - seq;
-            if back >= WINDOW {
-                *w = SourceWindow {
-                    max: seq,
-                    seen: 1,
-                    last_used: clock,
-                };
-                return true;
-            }
-            let bit = 1u128 << back;
-            let fresh = w.seen & bit == 0;
-            w.seen |= bit;
-            return fresh;
-        }
-        if self.sources.len() >= cap
-            && let Some(oldest) = self
-                .sources
-                .iter()
-                .min_by_key(|(_, w)| w.last_used)
-                .map(|(k, _)| k.clone())
-        {
-            self.sources.remove(&oldest);
-        }
-        self.sources.insert(
-            source.to_owned(),
-            SourceWindow {
-                max: seq,
-                seen: 1,
-                last_used: clock,
-            },
-        );
-        true
-    }
-
-    /// Sources remembered now.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.sources.len()
-    }
-
-    /// Whether no source is remembered.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
-    }
-}
-
 /// Everything a checkpoint holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
@@ -257,12 +177,17 @@ pub struct State {
     /// Configured business counters, by name.
     pub business: BTreeMap<String, u64>,
     pub sessions: HashMap<String, SessionEntry>,
-    /// Session starts not tracked because `max_sessions` was reached.
-    pub sessions_untracked: u64,
+    /// Records whose session was not tracked because `max_sessions` was reached (the records
+    /// themselves count).
+    #[serde(alias = "sessions_untracked")]
+    pub untracked_session_records: u64,
     /// Records taken, by transport: `[http, spool]`.
     pub received: [u64; 2],
-    /// Rejections by `Reject::index`.
+    /// Rejected lines by `Reject::index`.
     pub rejected: Vec<u64>,
+    /// Counter names in records that are not configured business counters (the records count).
+    #[serde(default)]
+    pub unknown_counter_names: u64,
     /// Drops the plugins reported in records.
     pub plugin_dropped: u64,
     /// Batches acknowledged as duplicates and not counted.
@@ -311,6 +236,11 @@ impl State {
             .retain(|name, _| settings.business_counters.contains(name));
         for name in &settings.business_counters {
             self.business.entry(name.clone()).or_insert(0);
+        }
+        // Checkpoints written before unknown counter names had their own metric counted them
+        // as the rejection reason after the last one.
+        if let Some(unknown) = self.rejected.get(Reject::ALL.len()) {
+            self.unknown_counter_names += unknown;
         }
         self.rejected.resize(Reject::ALL.len(), 0);
     }
@@ -376,7 +306,7 @@ impl State {
             }
             match self.business.get_mut(name) {
                 Some(n) => *n += 1,
-                None => self.rejected[Reject::UnknownCounter.index()] += 1,
+                None => self.unknown_counter_names += 1,
             }
         }
         if registration {
@@ -399,7 +329,7 @@ impl State {
                             },
                         );
                     } else {
-                        self.sessions_untracked += 1;
+                        self.untracked_session_records += 1;
                     }
                 }
             }
@@ -557,7 +487,7 @@ mod tests {
         state.apply(&s, Transport::Http, &record("/register", Some(400)));
         assert_eq!(state.registrations, 2);
         assert_eq!(state.business.get("orders"), Some(&1));
-        assert_eq!(state.rejected[Reject::UnknownCounter.index()], 0);
+        assert_eq!(state.unknown_counter_names, 0);
     }
 
     #[test]
@@ -580,7 +510,7 @@ mod tests {
             event: SessionEvent::Start,
         });
         state.apply(&s, Transport::Http, &r);
-        assert_eq!(state.sessions_untracked, 1);
+        assert_eq!(state.untracked_session_records, 1);
         assert_eq!(state.active_sessions(0).get("svc"), Some(&2));
         assert_eq!(state.active_sessions(5_000_000_000).get("svc"), Some(&1));
         state.expire_sessions(5_000_000_000);
@@ -589,21 +519,23 @@ mod tests {
     }
 
     #[test]
-    fn dedup_remembers_recent_sequences_per_source_and_forgets_the_oldest_source() {
-        let mut d = Dedup::default();
-        assert!(d.take("a", 5, 2));
-        assert!(!d.take("a", 5, 2));
-        assert!(d.take("a", 7, 2));
-        assert!(d.take("a", 6, 2));
-        assert!(!d.take("a", 6, 2));
-        assert!(d.take("a", 1000, 2));
-        // Far below the highest: the source restarted its numbering.
-        assert!(d.take("a", 0, 2));
-        assert!(d.take("b", 1, 2));
-        assert!(d.take("c", 1, 2));
-        assert_eq!(d.len(), 2);
-        // "a" was least recently used and is forgotten.
-        assert!(d.take("a", 0, 2));
+    fn an_older_checkpoint_keeps_its_untracked_sessions_and_unknown_counter_names() {
+        let s = settings();
+        let mut state = State::new(&s);
+        state.untracked_session_records = 3;
+        let mut json = serde_json::to_value(&state).unwrap();
+        // The layout before these two counted one thing each: the session count under its
+        // old name, unknown counter names as a seventh rejection reason.
+        let object = json.as_object_mut().unwrap();
+        object.remove("unknown_counter_names");
+        let untracked = object.remove("untracked_session_records").unwrap();
+        object.insert("sessions_untracked".into(), untracked);
+        object.insert("rejected".into(), serde_json::json!([1, 0, 0, 0, 0, 0, 4]));
+        let mut back: State = serde_json::from_value(json).unwrap();
+        back.conform(&s);
+        assert_eq!(back.untracked_session_records, 3);
+        assert_eq!(back.unknown_counter_names, 4);
+        assert_eq!(back.rejected, [1, 0, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! JSON access lines, one per record, written by a thread of their own to stdout or a file
-//! (the collector's own logs go to stderr). A bounded queue: when the writer falls behind,
-//! lines are dropped and counted rather than stalling aggregation.
+//! The access log sink: one JSON line per record, written by a thread of its own to stdout or
+//! a file (the collector's own logs go to stderr). A bounded queue: when the writer falls
+//! behind, lines are dropped and counted rather than stalling aggregation.
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -14,10 +16,29 @@ use anyhow::Context as _;
 use gatetrace_core::record::Record;
 use serde::Serialize;
 
-use crate::config::AccessLog;
-
 /// Batches of lines waiting for the writer at most.
 const QUEUE: usize = 256;
+
+/// Where access lines go (`--access-log`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogDestination {
+    Stdout,
+    Off,
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+impl FromStr for AccessLogDestination {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "" => return Err("empty access log destination".into()),
+            "stdout" | "-" => Self::Stdout,
+            "off" | "none" => Self::Off,
+            path => Self::File(PathBuf::from(path)),
+        })
+    }
+}
 
 /// The line written per record (Loki/promtail-ready, stable field names).
 #[derive(Serialize)]
@@ -52,35 +73,16 @@ struct Line<'a> {
     host_kind: gatetrace_core::record::HostKind,
 }
 
-/// Unix nanoseconds rendered as RFC 3339 UTC with milliseconds.
+/// Unix nanoseconds rendered as RFC 3339 UTC with milliseconds (`2023-11-14T22:13:20.000Z`).
 struct Rfc3339(u64);
 
 impl Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let secs = self.0 / 1_000_000_000;
-        let millis = self.0 % 1_000_000_000 / 1_000_000;
-        let (days, rem) = (secs / 86_400, secs % 86_400);
-        let (y, m, d) = civil_from_days(days as i64);
-        s.collect_str(&format_args!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        ))
+        // u64 nanoseconds end in 2554, inside jiff's range (years up to 9999).
+        let time =
+            jiff::Timestamp::from_nanosecond(i128::from(self.0)).unwrap_or(jiff::Timestamp::MAX);
+        s.collect_str(&format_args!("{time:.3}"))
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Appends the access line of `record` to `buf`.
@@ -125,17 +127,17 @@ impl AccessWriter {
     ///
     /// # Errors
     /// A file that cannot be opened for appending.
-    pub fn start(dest: &AccessLog, dropped: Arc<AtomicU64>) -> anyhow::Result<Self> {
+    pub fn start(dest: &AccessLogDestination, dropped: Arc<AtomicU64>) -> anyhow::Result<Self> {
         let mut out: Box<dyn Write + Send> = match dest {
-            AccessLog::Off => {
+            AccessLogDestination::Off => {
                 return Ok(Self {
                     tx: None,
                     thread: None,
                     dropped,
                 });
             }
-            AccessLog::Stdout => Box::new(std::io::stdout()),
-            AccessLog::File(path) => Box::new(
+            AccessLogDestination::Stdout => Box::new(std::io::stdout()),
+            AccessLogDestination::File(path) => Box::new(
                 OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -201,14 +203,25 @@ mod tests {
     fn dates_are_rfc3339() {
         let mut buf = Vec::new();
         let record: Record =
-            serde_json::from_str(&crate::ingest::tests::line(9, None, true)).unwrap();
+            serde_json::from_str(&crate::sources::decode::tests::line(9, None, true)).unwrap();
         append_line(&mut buf, &record);
         let value: serde_json::Value = serde_json::from_slice(&buf).unwrap();
         assert_eq!(value["time"], "2023-11-14T22:13:20.000Z");
         assert_eq!(value["status"], serde_json::Value::Null);
         assert_eq!(value["duration_ms"], 20.0);
         assert_eq!(value["trace_id"], format!("{:032x}", 9));
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        // The epoch, a leap day, and milliseconds truncated, not rounded.
+        let day_ns = 86_400 * 1_000_000_000;
+        for (unix_ns, text) in [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (11_016 * day_ns, "2000-02-29T00:00:00.000Z"),
+            (1_700_000_000_999_999_999, "2023-11-14T22:13:20.999Z"),
+        ] {
+            assert_eq!(
+                serde_json::to_value(Rfc3339(unix_ns)).unwrap(),
+                text,
+                "{unix_ns}"
+            );
+        }
     }
 }

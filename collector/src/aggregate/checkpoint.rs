@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::state::State;
+use super::state::State;
 
 /// Format version of the checkpoint file.
 const VERSION: u32 = 1;

@@ -1,0 +1,72 @@
+//! The latency histogram with one exemplar (the latest sampled trace) per bucket, in
+//! OpenMetrics text. Hand-written because prometheus-client's `Exemplar` has no public
+//! constructor: exemplars restored from a checkpoint cannot be handed to its encoder.
+
+use std::fmt::Write as _;
+
+use super::names::{ROUTE_LABELS, TRACE_ID_LABEL};
+use crate::aggregate::state::{Family, Hist};
+
+/// Escapes a label value per the exposition format.
+fn escape(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn write_labels<'a>(out: &mut String, names: &[&str], values: impl Iterator<Item = &'a str>) {
+    for (i, (name, value)) in names.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push_str("=\"");
+        escape(out, value);
+        out.push('"');
+    }
+}
+
+/// Writes the histogram family `name` (per-route series of `family`, upper `bounds` without
+/// `+Inf`) with its exemplars.
+pub(super) fn write_latency(out: &mut String, name: &str, family: &Family<Hist>, bounds: &[f64]) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} Gateway request duration in seconds (streams excluded), with trace exemplars."
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let mut labels = String::new();
+    for (values, hist) in family.iter() {
+        labels.clear();
+        write_labels(&mut labels, &ROUTE_LABELS, values);
+        let mut cumulative = 0;
+        for (i, count) in hist.counts.iter().enumerate() {
+            cumulative += count;
+            let _ = write!(out, "{name}_bucket{{{labels},le=\"");
+            match bounds.get(i) {
+                Some(bound) => {
+                    let _ = write!(out, "{bound:?}");
+                }
+                None => out.push_str("+Inf"),
+            }
+            let _ = write!(out, "\"}} {cumulative}");
+            if let Some(Some(e)) = hist.exemplars.get(i) {
+                let _ = write!(
+                    out,
+                    " # {{{TRACE_ID_LABEL}=\"{}\"}} {:?} {}.{:09}",
+                    e.trace_id,
+                    e.value,
+                    e.unix_ns / 1_000_000_000,
+                    e.unix_ns % 1_000_000_000
+                );
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {:?}", hist.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+    }
+}
