@@ -25,7 +25,7 @@ struct In {
     state: State,
 }
 
-/// Serialises `state` for [`write`] (done under the state lock, so it is consistent).
+/// Serialises `state` for [`write()`] (done under the state lock, so it is consistent).
 ///
 /// # Errors
 /// Never in practice (serde_json into a Vec).

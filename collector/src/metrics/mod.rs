@@ -1,6 +1,6 @@
 //! `/metrics`, a view over the aggregate: the request metrics from the checkpointed state and
 //! the collector's own telemetry, in OpenMetrics text. prometheus-client encodes every family
-//! but the latency histogram, which [`exemplars`] writes.
+//! but the latency histogram, which `exemplars.rs` writes.
 
 mod exemplars;
 pub mod names;

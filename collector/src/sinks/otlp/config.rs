@@ -213,7 +213,7 @@ impl OtlpConfig {
         Ok(())
     }
 
-    /// The headers as a map, lowercase names; see [`parse_headers`].
+    /// The headers as a map, lowercase names (the `OTEL_EXPORTER_OTLP_HEADERS` syntax).
     ///
     /// # Errors
     /// A malformed entry (named by its key, never its value).
