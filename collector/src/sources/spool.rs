@@ -1,7 +1,6 @@
-//! The spool source: follows the spool directory (format in `gatetrace_core::spool`), frames
-//! each segment past the checkpointed offset with the core's `next_frame`, and hands the
-//! decoded lines, with the offset they end at, to the aggregator. Partial last lines wait;
-//! vanished or unreadable files are reported, not fatal.
+//! The spool source: follows the spool directory (`gatetrace_core::spool`), frames segments
+//! past the checkpointed offset with the core's `next_frame` and sends the decoded lines with
+//! the offset they end at. Partial last lines wait; unreadable files are reported, not fatal.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
