@@ -850,7 +850,7 @@ fn the_traefik_plugin_runs_on_its_test_data_without_a_spool_mount() {
     }
     assert_eq!(host.instances_created(), 1);
 
-    let mut bad = test_data.clone();
+    let mut bad = test_data;
     bad["bogusKey"] = json!(1);
     let err = TraefikHost::from_file(&wasm, options(&bad)).unwrap_err();
     let refused = err

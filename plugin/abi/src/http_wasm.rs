@@ -24,24 +24,28 @@ impl Features {
 
     /// Whether every bit of `other` is set here.
     #[must_use]
+    #[inline]
     pub const fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// Both sets together.
     #[must_use]
+    #[inline]
     pub const fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
     }
 
     /// The bits as the ABI's `i32`.
     #[must_use]
+    #[inline]
     pub const fn to_abi(self) -> i32 {
         self.0 as i32
     }
 
     /// A set from the ABI's `i32`.
     #[must_use]
+    #[inline]
     pub const fn from_abi(bits: i32) -> Self {
         Self(bits as u32)
     }
@@ -130,11 +134,13 @@ impl LogLevel {
 }
 
 /// Two `u32` halves in one `i64`: `high << 32 | low`, the shape of every packed result.
+#[inline]
 const fn pack(high: u32, low: u32) -> i64 {
     (((high as u64) << 32) | low as u64) as i64
 }
 
 /// The halves of [`pack`]; neither sign-extends into the other.
+#[inline]
 const fn unpack(packed: i64) -> (u32, u32) {
     let bits = packed as u64;
     ((bits >> 32) as u32, bits as u32)
@@ -143,12 +149,14 @@ const fn unpack(packed: i64) -> (u32, u32) {
 /// `get_header_names` / `get_header_values` result: `count << 32 | len`, the number of
 /// NUL-terminated values and their total length in bytes (written only if `len` fit).
 #[must_use]
+#[inline]
 pub const fn pack_count_len(count: u32, len: u32) -> i64 {
     pack(count, len)
 }
 
 /// `(count, len)` of a [`pack_count_len`] result.
 #[must_use]
+#[inline]
 pub const fn unpack_count_len(packed: i64) -> (u32, u32) {
     unpack(packed)
 }
@@ -156,12 +164,14 @@ pub const fn unpack_count_len(packed: i64) -> (u32, u32) {
 /// `read_body` result: `eof << 32 | len`, whether the body ended with this chunk and the bytes
 /// written.
 #[must_use]
+#[inline]
 pub const fn pack_eof_len(eof: bool, len: u32) -> i64 {
     pack(eof as u32, len)
 }
 
 /// `(eof, len)` of a [`pack_eof_len`] result.
 #[must_use]
+#[inline]
 pub const fn unpack_eof_len(packed: i64) -> (bool, u32) {
     let (eof, len) = unpack(packed);
     (eof & 1 == 1, len)
@@ -171,12 +181,14 @@ pub const fn unpack_eof_len(packed: i64) -> (bool, u32) {
 /// `handle_response`'s first argument; `next` (1) asks the host to call the next handler and
 /// then `handle_response`, 0 means the guest answered itself.
 #[must_use]
+#[inline]
 pub const fn pack_ctx_next(req_ctx: u32, next: bool) -> i64 {
     pack(req_ctx, next as u32)
 }
 
 /// `(req_ctx, next)` of a [`pack_ctx_next`] result (the host reads `next` from bit 0).
 #[must_use]
+#[inline]
 pub const fn unpack_ctx_next(packed: i64) -> (u32, bool) {
     let (ctx, next) = unpack(packed);
     (ctx, next & 1 == 1)
@@ -184,6 +196,7 @@ pub const fn unpack_ctx_next(packed: i64) -> (u32, bool) {
 
 /// Iterates the values of a NUL-terminated list (`"a\0bb\0"` → `a`, `bb`). A trailing
 /// fragment without its NUL (a host that broke the format) is still yielded, never lost.
+#[inline]
 pub fn nul_terminated(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     let body = bytes.strip_suffix(b"\0").unwrap_or(bytes);
     let mut parts = body.split(|&b| b == 0);

@@ -42,8 +42,8 @@ impl WasiDir {
     }
 }
 
-fn wasi_error(errno: wasi::Errno) -> std::io::Error {
-    std::io::Error::other(format!("wasi errno {}", errno.raw()))
+fn wasi_error(errno: i32) -> std::io::Error {
+    std::io::Error::other(format!("wasi errno {errno}"))
 }
 
 impl SpoolDir for WasiDir {
@@ -53,7 +53,7 @@ impl SpoolDir for WasiDir {
         match self {
             Self::Preopen { fd, prefix } => sys::open_append_at(*fd, &format!("{prefix}{name}"))
                 .map(WasiFile::Fd)
-                .map_err(wasi_error),
+                .map_err(|e| wasi_error(i32::from(e.raw()))),
             Self::Std(dir) => dir.open(name).map(WasiFile::Std),
         }
     }
