@@ -5,6 +5,7 @@ pub mod cli;
 pub mod guest;
 pub mod headers;
 pub mod http_wasm;
+pub mod model;
 pub mod proxy;
 pub mod requests;
 pub mod wasi;

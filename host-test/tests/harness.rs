@@ -809,6 +809,65 @@ fn the_traefik_plugin_runs_through_the_http_wasm_host() {
     );
 }
 
+/// Installed from the plugin catalog, Traefik starts the plugin with its `.traefik.yml`
+/// `testData` and no `settings.mounts`: the plugin still runs (ids and trace context go
+/// upstream, the id is echoed), says once per instance that records are dropped with reason
+/// `no_spool`, and a bad config is still refused at `_initialize`.
+#[test]
+#[ignore = "e2e: needs cargo xtask wasm"]
+fn the_traefik_plugin_runs_on_its_test_data_without_a_spool_mount() {
+    let manifest_path = testkit::workspace_root().join("plugin/http-wasm/.traefik.yml");
+    let manifest: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let test_data = serde_json::to_value(&manifest["testData"]).unwrap();
+    let spool_dir = test_data["spool"]["dir"].as_str().unwrap().to_owned();
+    let wasm = testkit::wasm_artifact("gatetrace-traefik.wasm");
+    let options = |config: &serde_json::Value| TraefikOptions {
+        config: traefik_config(config),
+        wasi: WasiOptions::traefik(),
+        ..TraefikOptions::default()
+    };
+    let mut host = TraefikHost::from_file(&wasm, options(&test_data)).unwrap();
+    let startup = messages(host.startup_logs());
+    assert_eq!(host.startup_logs().len(), 1, "{startup}");
+    assert!(startup.contains("reason no_spool"), "{startup}");
+    assert!(startup.contains(&spool_dir), "{startup}");
+    for _ in 0..3 {
+        let x = host.handle(
+            &HttpRequest::get("/mcp").header("x-request-id", "req-9"),
+            &BackendResponse::status(200).header("content-type", "application/json"),
+        );
+        assert_eq!(x.failure, None, "{:?}", x.logs);
+        assert!(x.next);
+        assert!(x.logs.is_empty(), "no log line per request: {:?}", x.logs);
+        let up = x.upstream.unwrap();
+        assert!(
+            up.headers
+                .get("traceparent")
+                .is_some_and(|t| t.starts_with("00-"))
+        );
+        assert_eq!(x.response.headers.get("x-request-id"), Some("req-9"));
+    }
+    assert_eq!(host.instances_created(), 1);
+
+    let mut bad = test_data;
+    bad["bogusKey"] = json!(1);
+    let err = TraefikHost::from_file(&wasm, options(&bad)).unwrap_err();
+    let refused = err
+        .downcast_ref::<Refused>()
+        .expect("refused at _initialize");
+    assert!(
+        refused.reason.contains("_initialize trapped"),
+        "{}",
+        refused.reason
+    );
+    assert!(
+        messages(&refused.logs).contains("bogusKey"),
+        "{:?}",
+        refused.logs
+    );
+}
+
 #[test]
 #[ignore = "e2e: needs cargo xtask wasm"]
 fn the_proxy_plugin_batches_records_from_its_tick_under_envoy_and_kong() {

@@ -119,6 +119,41 @@ pub enum TracestateAction<'a> {
     Remove,
 }
 
+/// The header edits an adapter makes for [`Upstream`], one host call each; both adapters
+/// implement it and [`Upstream::apply_to_request`] / [`Upstream::apply_to_response`] decide
+/// which edits to make.
+pub trait HeaderEdits {
+    /// Replaces request header `name` (lowercase) with one `value`.
+    fn set_request_header(&mut self, name: &str, value: &str);
+    /// Removes request header `name` (lowercase).
+    fn remove_request_header(&mut self, name: &str);
+    /// Replaces response header `name` (lowercase) with one `value`.
+    fn set_response_header(&mut self, name: &str, value: &str);
+}
+
+impl Upstream<'_> {
+    /// The request side: the request id header (unless the incoming id was kept as it was),
+    /// `traceparent` always, `tracestate` as [`Upstream::tracestate`] says.
+    pub fn apply_to_request(&self, edits: &mut impl HeaderEdits) {
+        if self.set_request_id {
+            edits.set_request_header(self.request_id_header, self.request_id);
+        }
+        edits.set_request_header("traceparent", self.traceparent);
+        match self.tracestate {
+            TracestateAction::Keep => {}
+            TracestateAction::Set(value) => edits.set_request_header("tracestate", value),
+            TracestateAction::Remove => edits.remove_request_header("tracestate"),
+        }
+    }
+
+    /// The response side: the request id echoed when `echoRequestId` is on.
+    pub fn apply_to_response(&self, edits: &mut impl HeaderEdits) {
+        if self.echo_request_id {
+            edits.set_response_header(self.request_id_header, self.request_id);
+        }
+    }
+}
+
 /// One request in flight between `begin` and `finish`.
 #[derive(Debug, Clone)]
 pub struct Exchange {

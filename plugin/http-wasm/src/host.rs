@@ -1,7 +1,7 @@
 //! The safe host interface the adapter runs against: the http-wasm calls it needs, with
 //! reusable buffers. Implemented by the real `http_handler` imports and by test fakes.
 
-use crate::abi::{HeaderKind, LogLevel};
+use gatetrace_abi::http_wasm::{HeaderKind, LogLevel};
 
 /// Largest value a getter accepts (Traefik's default header limit is 1 MiB); a longer one reads
 /// as empty, so a hostile request can never make the plugin allocate without bound.
@@ -87,6 +87,10 @@ pub trait Host {
     /// Wall clock, nanoseconds since the Unix epoch.
     fn now_unix_ns(&mut self) -> u64;
 }
+
+/// A scripted host for the crate's tests.
+#[cfg(test)]
+pub(crate) mod fake;
 
 #[cfg(test)]
 mod tests {

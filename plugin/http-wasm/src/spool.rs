@@ -1,6 +1,7 @@
-//! The spool writer: appends record lines to the spool directory exactly as
+//! The spool appender: appends record lines to the spool directory exactly as
 //! `gatetrace_core::spool` defines it — one `O_APPEND` write per record into the segment of the
-//! append time, only the current window's segment kept open, full spool → drop and count.
+//! append time, only the current window's segment kept open; a full spool, a failed write or
+//! no spool mounted at all → the record is dropped and counted.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
@@ -31,7 +32,7 @@ fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().append(true).create(true).open(path)
 }
 
-/// The file operations the writer needs, on names relative to the spool directory.
+/// The file operations the appender needs, on names relative to the spool directory.
 pub trait SpoolDir {
     /// An open segment.
     type File;
@@ -73,7 +74,7 @@ impl SpoolDir for StdDir {
 /// preopen holding it and the dir's path inside that preopen (empty, or ending in `/`), so a
 /// segment is `<prefix><name>` relative to the fd. `None` when no preopen holds it.
 #[must_use]
-pub fn locate(dir: &str, preopens: &[(i32, String)]) -> Option<(i32, String)> {
+pub fn locate(dir: &str, preopens: &[(u32, String)]) -> Option<(u32, String)> {
     let dir = dir.trim_end_matches('/');
     preopens
         .iter()
@@ -96,44 +97,52 @@ pub fn locate(dir: &str, preopens: &[(i32, String)]) -> Option<(i32, String)> {
         })
 }
 
+/// The reason a record is dropped when no spool directory is mounted into the plugin.
+pub const NO_SPOOL: &str = "no_spool";
+
 /// What happened to one record.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum AppendOutcome {
     /// The line is in the segment.
     Written,
+    /// No spool directory is mounted: the record was dropped and counted ([`NO_SPOOL`]).
+    NoSpool,
     /// The spool is full for this window: the record was dropped and counted.
     Full,
     /// The write failed: the record was dropped and counted.
     Failed(io::Error),
 }
 
-/// Appends lines to the spool of one plugin instance. The core's [`spool::SpoolWriter`] decides
+/// Appends lines to the spool of one plugin instance. The core's [`spool::SpoolWriter`] plans
 /// (which window, when to probe for a full spool, what is dropped and reported); this type does
 /// the I/O and keeps the segment of the current window open, and only that one: when a record
 /// lands in a new window, the old handle is closed before anything else, so a line only ever
 /// goes to the segment of the window the wall clock is in, and a segment the collector may
 /// delete (window + grace past) is never written to. The collector truncates a segment before
 /// unlinking it, so the handle an idle instance still holds pins no disk space.
-pub struct SpoolWriter<D: SpoolDir> {
-    dir: D,
+pub struct SpoolAppender<D: SpoolDir> {
+    /// `None`: no spool is mounted, every record is dropped and counted.
+    dir: Option<D>,
     plan: spool::SpoolWriter,
     /// The open segment and its window (none before the first write of a window, when the
     /// spool is full, or after a failed open or write).
     open: Option<(u64, D::File)>,
 }
 
-impl<D: SpoolDir> core::fmt::Debug for SpoolWriter<D> {
+impl<D: SpoolDir> core::fmt::Debug for SpoolAppender<D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SpoolWriter")
+        f.debug_struct("SpoolAppender")
+            .field("mounted", &self.dir.is_some())
             .field("plan", &self.plan)
             .field("open_window", &self.open.as_ref().map(|(window, _)| window))
             .finish_non_exhaustive()
     }
 }
 
-impl<D: SpoolDir> SpoolWriter<D> {
+impl<D: SpoolDir> SpoolAppender<D> {
+    /// An appender into `dir`, or one that drops every record when no spool is mounted.
     #[must_use]
-    pub fn new(dir: D, layout: SpoolLayout) -> Self {
+    pub fn new(dir: Option<D>, layout: SpoolLayout) -> Self {
         Self {
             dir,
             plan: spool::SpoolWriter::new(layout),
@@ -144,7 +153,13 @@ impl<D: SpoolDir> SpoolWriter<D> {
     /// The directory access, for tests to inspect.
     #[cfg(test)]
     pub(crate) fn dir(&self) -> &D {
-        &self.dir
+        self.dir.as_ref().expect("a mounted spool")
+    }
+
+    /// The directory access, for tests to script.
+    #[cfg(test)]
+    pub(crate) fn dir_mut(&mut self) -> &mut D {
+        self.dir.as_mut().expect("a mounted spool")
     }
 
     /// Records dropped since the last line written (carried by the next line).
@@ -154,52 +169,61 @@ impl<D: SpoolDir> SpoolWriter<D> {
     }
 
     /// Appends one line at wall clock `now_unix_ns`. `line(dropped)` builds the complete line
-    /// (newline included) carrying the dropped count; it is not called when the spool is full
-    /// for this window. The line goes out with one `write`; a refused or failed line is counted.
-    pub fn append<'l>(&mut self, now_unix_ns: u64, line: impl FnOnce(u64) -> &'l [u8]) -> Outcome {
+    /// (newline included) carrying the dropped count; it is not called when the record is
+    /// dropped beforehand (no spool, or the spool is full for this window). The line goes out
+    /// with one `write`; a refused or failed line is counted.
+    pub fn append<'l>(
+        &mut self,
+        now_unix_ns: u64,
+        line: impl FnOnce(u64) -> &'l [u8],
+    ) -> AppendOutcome {
+        let Some(dir) = self.dir.as_mut() else {
+            self.plan.append_failed(0);
+            return AppendOutcome::NoSpool;
+        };
         let mut plan = self.plan.plan(now_unix_ns);
         if let AppendPlan::Probe { window, probe } = plan {
-            self.close_unless(window);
-            let exists = self.dir.exists(&segment_name(probe));
+            close_unless(dir, &mut self.open, window);
+            let exists = dir.exists(&segment_name(probe));
             plan = self.plan.probed(window, exists);
         }
         let AppendPlan::Append { window } = plan else {
-            return Outcome::Full;
+            return AppendOutcome::Full;
         };
-        self.close_unless(window);
+        close_unless(dir, &mut self.open, window);
         let mut file = match self.open.take() {
             Some((_, file)) => file,
-            None => match self.dir.open(&segment_name(window)) {
+            None => match dir.open(&segment_name(window)) {
                 Ok(file) => file,
                 Err(e) => {
                     self.plan.append_failed(0);
-                    return Outcome::Failed(e);
+                    return AppendOutcome::Failed(e);
                 }
             },
         };
         let reported = self.plan.take_dropped();
         let line = line(reported);
-        let failure = match self.dir.write(&mut file, line) {
+        let failure = match dir.write(&mut file, line) {
             Ok(n) if n == line.len() => {
                 self.open = Some((window, file));
-                return Outcome::Written;
+                return AppendOutcome::Written;
             }
             Ok(_) => io::Error::new(io::ErrorKind::WriteZero, "short write"),
             Err(e) => e,
         };
         // Reopen for the next line rather than trust this handle again.
-        self.dir.close(file);
+        dir.close(file);
         self.plan.append_failed(reported);
-        Outcome::Failed(failure)
+        AppendOutcome::Failed(failure)
     }
+}
 
-    /// Closes the open segment unless it is `window`'s.
-    fn close_unless(&mut self, window: u64) {
-        if self.open.as_ref().is_some_and(|(open, _)| *open != window)
-            && let Some((_, file)) = self.open.take()
-        {
-            self.dir.close(file);
-        }
+/// Closes the `open` segment unless it is `window`'s.
+fn close_unless<D: SpoolDir>(dir: &mut D, open: &mut Option<(u64, D::File)>, window: u64) {
+    if open.as_ref().is_some_and(|(current, _)| *current != window)
+        && let Some((_, file)) = open.take()
+    {
+        dir.close(file);
     }
 }
 
@@ -337,16 +361,16 @@ mod tests {
     }
 
     /// Appends `line` at second `t`.
-    fn append<D: SpoolDir>(w: &mut SpoolWriter<D>, t: u64, line: &str) -> Outcome {
+    fn append<D: SpoolDir>(w: &mut SpoolAppender<D>, t: u64, line: &str) -> AppendOutcome {
         w.append(t * SEC, |_| line.as_bytes())
     }
 
     #[test]
     fn lines_go_to_the_segment_of_their_append_time() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = SpoolWriter::new(StdDir(dir.path().to_path_buf()), layout());
+        let mut w = SpoolAppender::new(Some(StdDir(dir.path().to_path_buf())), layout());
         for (t, line) in [(1_000, "a\n"), (1_009, "b\n"), (1_010, "c\n")] {
-            assert!(matches!(append(&mut w, t, line), Outcome::Written));
+            assert!(matches!(append(&mut w, t, line), AppendOutcome::Written));
         }
         assert_eq!(
             segments(dir.path()),
@@ -356,11 +380,11 @@ mod tests {
 
     #[test]
     fn the_current_windows_segment_stays_open_and_only_it() {
-        let mut w = SpoolWriter::new(FakeDir::default(), layout());
+        let mut w = SpoolAppender::new(Some(FakeDir::default()), layout());
         // Windows of 10 s; the full probe looks 3 windows back.
         let times = [1_030, 1_031, 1_039, 1_040, 1_041, 1_075, 1_076];
         for t in times {
-            assert!(matches!(append(&mut w, t, "x\n"), Outcome::Written));
+            assert!(matches!(append(&mut w, t, "x\n"), AppendOutcome::Written));
         }
         let (s30, s40, s70) = (
             segment_name(1_030),
@@ -368,7 +392,7 @@ mod tests {
             segment_name(1_070),
         );
         assert_eq!(
-            w.dir.ops,
+            w.dir().ops,
             [
                 format!("exists {}", segment_name(1_000)),
                 format!("open {s30}"),
@@ -391,7 +415,7 @@ mod tests {
         );
         // Every write went to the segment of the clock reading of its own append.
         let writes: Vec<&String> = w
-            .dir
+            .dir()
             .ops
             .iter()
             .filter(|o| o.starts_with("write"))
@@ -406,15 +430,18 @@ mod tests {
 
     #[test]
     fn a_full_spool_closes_the_old_segment_and_opens_nothing() {
-        let mut w = SpoolWriter::new(FakeDir::default(), layout());
-        assert!(matches!(append(&mut w, 1_035, "a\n"), Outcome::Written));
-        w.dir.existing.push(segment_name(1_010));
-        w.dir.ops.clear();
-        assert!(matches!(append(&mut w, 1_040, "b\n"), Outcome::Full));
-        assert!(matches!(append(&mut w, 1_041, "c\n"), Outcome::Full));
+        let mut w = SpoolAppender::new(Some(FakeDir::default()), layout());
+        assert!(matches!(
+            append(&mut w, 1_035, "a\n"),
+            AppendOutcome::Written
+        ));
+        w.dir_mut().existing.push(segment_name(1_010));
+        w.dir_mut().ops.clear();
+        assert!(matches!(append(&mut w, 1_040, "b\n"), AppendOutcome::Full));
+        assert!(matches!(append(&mut w, 1_041, "c\n"), AppendOutcome::Full));
         // Probed once for the window, no open and no write while full.
         assert_eq!(
-            w.dir.ops,
+            w.dir().ops,
             [
                 format!("close {}", segment_name(1_030)),
                 format!("exists {}", segment_name(1_010)),
@@ -425,18 +452,21 @@ mod tests {
 
     #[test]
     fn a_failed_open_is_retried_on_the_next_line() {
-        let mut w = SpoolWriter::new(FakeDir::default(), layout());
-        w.dir.fail_open = true;
-        assert!(matches!(append(&mut w, 1_000, "a\n"), Outcome::Failed(_)));
-        w.dir.fail_open = false;
+        let mut w = SpoolAppender::new(Some(FakeDir::default()), layout());
+        w.dir_mut().fail_open = true;
+        assert!(matches!(
+            append(&mut w, 1_000, "a\n"),
+            AppendOutcome::Failed(_)
+        ));
+        w.dir_mut().fail_open = false;
         let mut carried = None;
         let outcome = w.append(1_001 * SEC, |dropped| {
             carried = Some(dropped);
             b"b\n"
         });
-        assert!(matches!(outcome, Outcome::Written));
+        assert!(matches!(outcome, AppendOutcome::Written));
         assert_eq!((carried, w.dropped()), (Some(1), 0));
-        let opens = w.dir.ops.iter().filter(|o| o.starts_with("open")).count();
+        let opens = w.dir().ops.iter().filter(|o| o.starts_with("open")).count();
         assert_eq!(opens, 2);
     }
 
@@ -445,9 +475,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A segment max_windows (3) windows back from 1_030 still exists: the reader lags.
         std::fs::write(dir.path().join(segment_name(1_000)), "old\n").unwrap();
-        let mut w = SpoolWriter::new(StdDir(dir.path().to_path_buf()), layout());
-        assert!(matches!(append(&mut w, 1_030, "a\n"), Outcome::Full));
-        assert!(matches!(append(&mut w, 1_031, "b\n"), Outcome::Full));
+        let mut w = SpoolAppender::new(Some(StdDir(dir.path().to_path_buf())), layout());
+        assert!(matches!(append(&mut w, 1_030, "a\n"), AppendOutcome::Full));
+        assert!(matches!(append(&mut w, 1_031, "b\n"), AppendOutcome::Full));
         assert_eq!(w.dropped(), 2);
         // The reader caught up: the old segment is gone, next window admits again.
         std::fs::remove_file(dir.path().join(segment_name(1_000))).unwrap();
@@ -456,7 +486,7 @@ mod tests {
             carried = dropped;
             b"x\n"
         });
-        assert!(matches!(outcome, Outcome::Written));
+        assert!(matches!(outcome, AppendOutcome::Written));
         assert_eq!((carried, w.dropped()), (2, 0));
     }
 
@@ -464,8 +494,23 @@ mod tests {
     fn a_failed_write_is_counted() {
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("missing-mount");
-        let mut w = SpoolWriter::new(StdDir(gone), layout());
-        assert!(matches!(append(&mut w, 1_000, "x\n"), Outcome::Failed(_)));
+        let mut w = SpoolAppender::new(Some(StdDir(gone)), layout());
+        assert!(matches!(
+            append(&mut w, 1_000, "x\n"),
+            AppendOutcome::Failed(_)
+        ));
         assert_eq!(w.dropped(), 1);
+    }
+
+    #[test]
+    fn without_a_spool_every_record_is_dropped_and_counted_without_building_its_line() {
+        let mut w = SpoolAppender::<FakeDir>::new(None, layout());
+        for t in [1_000, 1_001, 1_050] {
+            let outcome = w.append(t * SEC, |_| {
+                unreachable!("no line is built without a spool")
+            });
+            assert!(matches!(outcome, AppendOutcome::NoSpool));
+        }
+        assert_eq!(w.dropped(), 3);
     }
 }

@@ -1,9 +1,9 @@
-//! The only unsafe code of the plugin: the raw `http_handler` imports wrapped as safe
-//! functions over slices, and the guest exports Traefik calls (`_initialize`,
-//! `handle_request`, `handle_response`). Built for wasm32 only.
+//! The plugin's only unsafe code: the raw `http_handler` imports and the WASI preview-1 calls
+//! (through the `wasi` crate) the spool needs, each wrapped as a safe function over slices.
+//! Built for wasm32 only (clippy also checks it natively; it never links there).
 #![allow(unsafe_code)]
 
-use crate::abi::{HeaderKind, LogLevel};
+use gatetrace_abi::http_wasm::{Features, HeaderKind, LogLevel};
 
 #[link(wasm_import_module = "http_handler")]
 unsafe extern "C" {
@@ -48,6 +48,14 @@ unsafe extern "C" {
     fn __wasm_call_ctors();
 }
 
+/// Runs the static constructors; `_initialize` calls it once, before anything else.
+pub fn call_ctors() {
+    // SAFETY: the linker-generated constructor runner; the only caller is `_initialize`, which
+    // the host calls once per instance before any other export, as the wasip1 reactor ABI
+    // requires.
+    unsafe { __wasm_call_ctors() };
+}
+
 /// The length the host reports as unsigned (lengths never exceed guest memory).
 fn len32(len: i32) -> usize {
     len as u32 as usize
@@ -58,9 +66,9 @@ fn i32_len(bytes: &[u8]) -> i32 {
     bytes.len() as i32
 }
 
-pub fn enable_features(features: i32) -> i32 {
+pub fn enable_features(features: Features) -> Features {
     // SAFETY: plain integer call; the host only updates this request's feature set.
-    unsafe { raw_enable_features(features) }
+    Features::from_abi(unsafe { raw_enable_features(features.to_abi()) })
 }
 
 pub fn get_config(buf: &mut [u8]) -> usize {
@@ -88,11 +96,13 @@ pub fn get_source_addr(buf: &mut [u8]) -> usize {
     len32(unsafe { raw_get_source_addr(buf.as_mut_ptr(), i32_len(buf)) })
 }
 
+/// `count << 32 | len` (see [`gatetrace_abi::http_wasm::unpack_count_len`]).
 pub fn get_header_names(kind: HeaderKind, buf: &mut [u8]) -> i64 {
     // SAFETY: the host writes at most `buf.len()` bytes at `buf`.
     unsafe { raw_get_header_names(kind as i32, buf.as_mut_ptr(), i32_len(buf)) }
 }
 
+/// `count << 32 | len` (see [`gatetrace_abi::http_wasm::unpack_count_len`]).
 pub fn get_header_values(kind: HeaderKind, name: &[u8], buf: &mut [u8]) -> i64 {
     // SAFETY: the host reads `name.len()` bytes of a live slice and writes at most
     // `buf.len()` bytes at `buf`; the two slices cannot overlap (one is borrowed mutably).
@@ -130,83 +140,26 @@ pub fn get_status_code() -> i32 {
     unsafe { raw_get_status_code() }
 }
 
-/// Reactor entry point: constructors first, then config validation (which traps on a bad
-/// config so Traefik refuses the middleware).
-#[unsafe(no_mangle)]
-pub extern "C" fn _initialize() {
-    // SAFETY: called once per instance by the host before any other export, as the wasip1
-    // reactor ABI requires.
-    unsafe { __wasm_call_ctors() };
-    crate::wasm::initialize();
-}
+// ---- WASI preview 1: just what the spool needs, on a cached preopened directory fd ----
 
-#[unsafe(no_mangle)]
-pub extern "C" fn handle_request() -> i64 {
-    crate::wasm::handle_request()
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn handle_response(req_ctx: i32, is_error: i32) {
-    crate::wasm::handle_response(req_ctx as u32, is_error != 0);
-}
-
-// ---- WASI preview 1: just what the spool writer needs, on a cached preopened dir fd ----
-
-#[link(wasm_import_module = "wasi_snapshot_preview1")]
-unsafe extern "C" {
-    #[link_name = "path_open"]
-    fn raw_path_open(
-        fd: i32,
-        dirflags: i32,
-        path: *const u8,
-        path_len: usize,
-        oflags: i32,
-        fs_rights_base: i64,
-        fs_rights_inheriting: i64,
-        fdflags: i32,
-        opened_fd: *mut i32,
-    ) -> i32;
-    #[link_name = "fd_write"]
-    fn raw_fd_write(fd: i32, iovs: *const [usize; 2], iovs_len: usize, written: *mut usize) -> i32;
-    #[link_name = "fd_close"]
-    fn raw_fd_close(fd: i32) -> i32;
-    #[link_name = "fd_prestat_get"]
-    fn raw_fd_prestat_get(fd: i32, prestat: *mut [u32; 2]) -> i32;
-    #[link_name = "fd_prestat_dir_name"]
-    fn raw_fd_prestat_dir_name(fd: i32, path: *mut u8, path_len: usize) -> i32;
-    #[link_name = "path_filestat_get"]
-    fn raw_path_filestat_get(
-        fd: i32,
-        flags: i32,
-        path: *const u8,
-        path_len: usize,
-        filestat: *mut [u64; 8],
-    ) -> i32;
-}
-
-/// WASI `oflags::CREAT`, `fdflags::APPEND`, `rights::FD_WRITE`.
-const OFLAGS_CREAT: i32 = 1;
-const FDFLAGS_APPEND: i32 = 1;
-const RIGHTS_FD_WRITE: i64 = 1 << 6;
-/// `fd_prestat_get` returns `BADF` past the last preopen; stop there (or at this bound).
-const MAX_PREOPEN_FD: i32 = 64;
+/// `fd_prestat_get` answers `BADF` past the last preopen; stop there (or at this bound).
+const MAX_PREOPEN_FD: wasi::Fd = 64;
 
 /// The preopened directories: `(fd, guest path)`.
-pub fn preopens() -> Vec<(i32, String)> {
+pub fn preopens() -> Vec<(wasi::Fd, String)> {
     let mut found = Vec::new();
     for fd in 3..MAX_PREOPEN_FD {
-        let mut prestat = [0u32; 2];
-        // SAFETY: the host writes one 8-byte `prestat` into the live array.
-        if unsafe { raw_fd_prestat_get(fd, &mut prestat) } != 0 {
+        // SAFETY: plain call; the crate passes a pointer to its own `MaybeUninit` out value.
+        let Ok(prestat) = (unsafe { wasi::fd_prestat_get(fd) }) else {
             break;
-        }
-        // Tag 0 is a directory; its name length follows.
-        if prestat[0] & 0xff != 0 {
+        };
+        if prestat.tag != wasi::PREOPENTYPE_DIR.raw() {
             continue;
         }
-        let mut name = vec![0u8; prestat[1] as usize];
+        // SAFETY: the tag says this is a directory, so `dir` is the union's live field.
+        let mut name = vec![0u8; unsafe { prestat.u.dir.pr_name_len }];
         // SAFETY: the host writes at most `name.len()` bytes into the live buffer.
-        if unsafe { raw_fd_prestat_dir_name(fd, name.as_mut_ptr(), name.len()) } == 0 {
+        if unsafe { wasi::fd_prestat_dir_name(fd, name.as_mut_ptr(), name.len()) }.is_ok() {
             let name = String::from_utf8_lossy(&name)
                 .trim_end_matches('\0')
                 .to_owned();
@@ -216,46 +169,53 @@ pub fn preopens() -> Vec<(i32, String)> {
     found
 }
 
-/// Opens `path` under `dir_fd` for appending (created if missing). Returns the fd or the
-/// WASI errno.
-pub fn open_append_at(dir_fd: i32, path: &[u8]) -> Result<i32, i32> {
-    let mut fd = -1;
-    // SAFETY: the host reads `path.len()` bytes of a live slice and writes one i32 to `fd`.
-    let errno = unsafe {
-        raw_path_open(
+/// Opens `path` under `dir_fd` for appending (created if missing).
+pub fn open_append_at(dir_fd: wasi::Fd, path: &str) -> Result<wasi::Fd, wasi::Errno> {
+    // SAFETY: the crate passes the live `path` slice and its own out value.
+    unsafe {
+        wasi::path_open(
             dir_fd,
             0,
-            path.as_ptr(),
-            path.len(),
-            OFLAGS_CREAT,
-            RIGHTS_FD_WRITE,
+            path,
+            wasi::OFLAGS_CREAT,
+            wasi::RIGHTS_FD_WRITE,
             0,
-            FDFLAGS_APPEND,
-            &mut fd,
+            wasi::FDFLAGS_APPEND,
         )
-    };
-    if errno == 0 { Ok(fd) } else { Err(errno) }
+    }
 }
 
-/// Writes `data` to `fd` with one `fd_write`. Returns bytes written or the WASI errno.
-pub fn write(fd: i32, data: &[u8]) -> Result<usize, i32> {
-    let iov = [data.as_ptr() as usize, data.len()];
-    let mut written = 0usize;
-    // SAFETY: one iovec pointing at the live `data`; the host writes one usize to `written`.
-    let errno = unsafe { raw_fd_write(fd, &iov, 1, &mut written) };
+/// Writes `data` to `fd` with one `fd_write`; returns the bytes written or the WASI errno.
+/// The one WASI call per request, so it calls the crate's raw import directly: the typed
+/// wrapper is not inlined into the plugin and cost about 50 wasm instructions per request.
+pub fn write(fd: wasi::Fd, data: &[u8]) -> Result<usize, i32> {
+    let iov = [wasi::Ciovec {
+        buf: data.as_ptr(),
+        buf_len: data.len(),
+    }];
+    let mut written: wasi::Size = 0;
+    // SAFETY: one iovec pointing at the live `data`, which outlives the call; the host writes
+    // one `Size` into the live `written`. Pointers are 32-bit on wasm32.
+    let errno = unsafe {
+        wasi::wasi_snapshot_preview1::fd_write(
+            fd as i32,
+            iov.as_ptr() as i32,
+            iov.len() as i32,
+            (&raw mut written) as i32,
+        )
+    };
     if errno == 0 { Ok(written) } else { Err(errno) }
 }
 
 /// Closes an fd from [`open_append_at`].
-pub fn close(fd: i32) {
-    // SAFETY: plain integer call; the caller owns `fd` and never uses it again.
-    unsafe { raw_fd_close(fd) };
+pub fn close(fd: wasi::Fd) {
+    // SAFETY: plain integer call; the caller owns `fd` and never uses it again. A failed close
+    // leaves nothing to do.
+    let _ = unsafe { wasi::fd_close(fd) };
 }
 
 /// Whether `path` exists under `dir_fd`.
-pub fn exists_at(dir_fd: i32, path: &[u8]) -> bool {
-    let mut filestat = [0u64; 8];
-    // SAFETY: the host reads `path.len()` bytes of a live slice and writes one 64-byte
-    // filestat into the live array.
-    unsafe { raw_path_filestat_get(dir_fd, 0, path.as_ptr(), path.len(), &mut filestat) == 0 }
+pub fn exists_at(dir_fd: wasi::Fd, path: &str) -> bool {
+    // SAFETY: the crate passes the live `path` slice and its own out value.
+    unsafe { wasi::path_filestat_get(dir_fd, 0, path) }.is_ok()
 }

@@ -3,13 +3,13 @@
 
 use std::rc::Rc;
 
-use gatetrace_core::exchange::{Exchange, HeaderLookup, RequestHead, TracestateAction};
+use gatetrace_core::exchange::{Exchange, HeaderEdits, HeaderLookup, RequestHead};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
-use crate::plugin::{Vm, now_unix_ns};
 use crate::props;
+use crate::shared::{PluginShared, now_unix_ns};
 
 /// Header pairs as the host returned them, looked up by name.
 struct Pairs<'a>(&'a [(String, Vec<u8>)]);
@@ -36,7 +36,7 @@ impl Pairs<'_> {
 /// One request's context.
 #[derive(Debug)]
 pub struct Http {
-    vm: Option<Rc<Vm>>,
+    shared: Option<Rc<PluginShared>>,
     context_id: u32,
     exchange: Option<Exchange>,
     /// `:status` from the response headers, when they came.
@@ -44,10 +44,10 @@ pub struct Http {
 }
 
 impl Http {
-    /// A context for one request; `vm` is `None` when the plugin is not configured.
-    pub fn new(vm: Option<Rc<Vm>>, context_id: u32) -> Self {
+    /// A context for one request; `shared` is `None` when the plugin is not configured.
+    pub fn new(shared: Option<Rc<PluginShared>>, context_id: u32) -> Self {
         Self {
-            vm,
+            shared,
             context_id,
             exchange: None,
             status: None,
@@ -67,16 +67,36 @@ fn request_value(pairs: &Pairs<'_>, name: &str, property: &[&str]) -> Option<Vec
     hostcalls::get_property(property.to_vec()).ok().flatten()
 }
 
-fn set_request_header(name: &str, value: &str) {
-    let _ =
-        hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(value.as_bytes()));
+/// The core's header edits as header-map calls; a host that refuses one is ignored.
+struct HostEdits;
+
+impl HeaderEdits for HostEdits {
+    fn set_request_header(&mut self, name: &str, value: &str) {
+        let _ = hostcalls::set_map_value_bytes(
+            MapType::HttpRequestHeaders,
+            name,
+            Some(value.as_bytes()),
+        );
+    }
+
+    fn remove_request_header(&mut self, name: &str) {
+        let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+    }
+
+    fn set_response_header(&mut self, name: &str, value: &str) {
+        let _ = hostcalls::set_map_value_bytes(
+            MapType::HttpResponseHeaders,
+            name,
+            Some(value.as_bytes()),
+        );
+    }
 }
 
 impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(vm) = &self.vm else {
+        let Some(shared) = &self.shared else {
             return Action::Continue;
         };
         if self.exchange.is_some() {
@@ -84,13 +104,13 @@ impl HttpContext for Http {
         }
         let now = now_unix_ns();
         // Probe the host kind while request properties exist (first request only).
-        vm.host();
+        shared.host();
         let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
         let pairs = Pairs(&headers);
         let method = request_value(&pairs, ":method", &["request", "method"]);
         let path = request_value(&pairs, ":path", &["request", "path"]);
         let authority = pairs.first(":authority").or_else(|| pairs.first("host"));
-        let client_addr = if vm.config.record_client_addr {
+        let client_addr = if shared.config.record_client_addr {
             hostcalls::get_property(vec!["source", "address"])
                 .ok()
                 .flatten()
@@ -104,58 +124,44 @@ impl HttpContext for Http {
             client_addr: client_addr.as_deref(),
         };
         let exchange = Exchange::begin(
-            &vm.config,
-            &mut vm.instance.borrow_mut(),
+            &shared.config,
+            &mut shared.instance.borrow_mut(),
             &head,
             &mut Pairs(&headers),
             now,
             &self.context_id.to_le_bytes(),
         );
-        let upstream = exchange.upstream(&vm.config);
-        if upstream.set_request_id {
-            set_request_header(upstream.request_id_header, upstream.request_id);
-        }
-        set_request_header("traceparent", upstream.traceparent);
-        match upstream.tracestate {
-            TracestateAction::Keep => {}
-            TracestateAction::Set(value) => set_request_header("tracestate", value),
-            TracestateAction::Remove => {
-                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "tracestate");
-            }
-        }
+        exchange
+            .upstream(&shared.config)
+            .apply_to_request(&mut HostEdits);
         self.exchange = Some(exchange);
         Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let (Some(vm), Some(exchange)) = (&self.vm, &mut self.exchange) else {
+        let (Some(shared), Some(exchange)) = (&self.shared, &mut self.exchange) else {
             return Action::Continue;
         };
         let headers = hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default();
         let mut pairs = Pairs(&headers);
         self.status = pairs.first(":status").and_then(props::status_header);
-        exchange.response_headers(&vm.config, &mut pairs);
-        let upstream = exchange.upstream(&vm.config);
-        if upstream.echo_request_id {
-            let _ = hostcalls::set_map_value_bytes(
-                MapType::HttpResponseHeaders,
-                upstream.request_id_header,
-                Some(upstream.request_id.as_bytes()),
-            );
-        }
+        exchange.response_headers(&shared.config, &mut pairs);
+        exchange
+            .upstream(&shared.config)
+            .apply_to_response(&mut HostEdits);
         Action::Continue
     }
 
     fn on_log(&mut self) {
-        let (Some(vm), Some(exchange)) = (&self.vm, self.exchange.take()) else {
+        let (Some(shared), Some(exchange)) = (&self.shared, self.exchange.take()) else {
             return;
         };
         let status = self.status.or_else(|| {
             hostcalls::get_property(vec!["response", "code"])
                 .ok()
                 .flatten()
-                .and_then(|raw| props::decode_status(&raw, vm.host()))
+                .and_then(|raw| props::decode_status(&raw, shared.host()))
         });
-        vm.enqueue(&exchange.record(&vm.config, status, now_unix_ns(), vm.host(), 0));
+        shared.enqueue(&exchange.record(&shared.config, status, now_unix_ns(), shared.host(), 0));
     }
 }

@@ -1,4 +1,4 @@
-//! The per-VM record queue and batch shipper: bounded queue (oldest dropped and counted),
+//! The per-plugin record queue and batch shipper: bounded queue (oldest dropped and counted),
 //! NDJSON batches with a per-source sequence, bounded in-flight calls and bounded retries.
 //! Plain Rust with no host calls: the root context feeds it ticks and call outcomes.
 
@@ -23,14 +23,14 @@ pub struct Limits {
 
 /// How a dispatched batch ended, as the host reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CallOutcome {
     /// The host could not complete the call (`num_headers == 0`: connect failure, timeout).
     Failed,
     /// The collector answered with this HTTP status.
     Status(u16),
 }
 
-impl Outcome {
+impl CallOutcome {
     fn verdict(self) -> Verdict {
         match self {
             Self::Status(200..=299) => Verdict::Delivered,
@@ -209,7 +209,7 @@ impl Shipper {
     }
 
     /// The host's answer to call `call_id`. Unknown ids (already expired) are ignored.
-    pub fn on_response(&mut self, call_id: u32, outcome: Outcome) {
+    pub fn on_response(&mut self, call_id: u32, outcome: CallOutcome) {
         if let Some(pos) = self.in_flight.iter().position(|f| f.call_id == call_id) {
             let done = self.in_flight.swap_remove(pos);
             self.settle(done.batch, outcome.verdict());
@@ -337,11 +337,11 @@ mod tests {
         assert_eq!(body(&sent[0].1), "r1\nr2\nr3\n");
         assert_eq!(sent[0].1.sequence, 1);
         assert!(tick(&mut s, SEC, &mut id).is_empty(), "still in flight");
-        s.on_response(sent[0].0, Outcome::Status(200));
+        s.on_response(sent[0].0, CallOutcome::Status(200));
         let sent = tick(&mut s, 2 * SEC, &mut id);
         assert_eq!(body(&sent[0].1), "r4\nr5\n");
         assert_eq!(sent[0].1.sequence, 2);
-        s.on_response(sent[0].0, Outcome::Status(204));
+        s.on_response(sent[0].0, CallOutcome::Status(204));
         assert_eq!(s.stats().delivered, 5);
         assert!(tick(&mut s, 3 * SEC, &mut id).is_empty(), "nothing left");
     }
@@ -354,7 +354,11 @@ mod tests {
         let mut id = 0;
         let mut now = 0;
         let mut attempts = Vec::new();
-        for outcome in [Outcome::Status(500), Outcome::Failed, Outcome::Status(429)] {
+        for outcome in [
+            CallOutcome::Status(500),
+            CallOutcome::Failed,
+            CallOutcome::Status(429),
+        ] {
             let sent = tick(&mut s, now, &mut id);
             assert_eq!(sent.len(), 1);
             attempts.push((sent[0].1.sequence, sent[0].1.attempts, body(&sent[0].1)));
@@ -394,11 +398,11 @@ mod tests {
         let mut id = 0;
         let sent = tick(&mut s, 0, &mut id);
         assert_eq!(body(&sent[0].1), "r2+d1\n");
-        s.on_response(sent[0].0, Outcome::Status(503));
+        s.on_response(sent[0].0, CallOutcome::Status(503));
         s.push(line(3));
         let sent = tick(&mut s, SEC, &mut id);
         assert_eq!(body(&sent[0].1), "r3+d2\n", "r1 and r2 both lost");
-        s.on_response(sent[0].0, Outcome::Status(200));
+        s.on_response(sent[0].0, CallOutcome::Status(200));
         assert_eq!(s.stats().dropped, 2);
         assert_eq!(s.stats().delivered, 1);
     }
@@ -419,7 +423,7 @@ mod tests {
         let mut id = 0;
         let sent = tick(&mut s, 0, &mut id);
         assert_eq!(body(&sent[0].1), "a-long-record\n");
-        s.on_response(sent[0].0, Outcome::Status(200));
+        s.on_response(sent[0].0, CallOutcome::Status(200));
         let sent = tick(&mut s, 1, &mut id);
         assert_eq!(body(&sent[0].1), "r2\nr3\n");
     }
@@ -447,13 +451,13 @@ mod tests {
         let second = tick(&mut s, 5 * SEC, &mut id);
         assert_eq!(second.len(), 1, "expired call retried");
         assert_eq!(second[0].1.sequence, first[0].1.sequence);
-        s.on_response(first[0].0, Outcome::Status(200));
+        s.on_response(first[0].0, CallOutcome::Status(200));
         assert_eq!(
             s.stats().delivered,
             0,
             "late answer to the expired call ignored"
         );
-        s.on_response(second[0].0, Outcome::Status(200));
+        s.on_response(second[0].0, CallOutcome::Status(200));
         assert_eq!(s.stats().delivered, 1);
     }
 
@@ -479,7 +483,7 @@ mod tests {
         s.push(line(1));
         let mut id = 0;
         let sent = tick(&mut s, 0, &mut id);
-        s.on_response(sent[0].0, Outcome::Status(400));
+        s.on_response(sent[0].0, CallOutcome::Status(400));
         assert_eq!(s.pending_retries(), 0);
         assert_eq!(s.stats().dropped, 1);
     }
@@ -500,8 +504,8 @@ mod tests {
         let mut id = 0;
         let sent = tick(&mut s, 0, &mut id);
         assert_eq!(sent.len(), 2);
-        s.on_response(sent[1].0, Outcome::Status(500));
-        s.on_response(sent[0].0, Outcome::Status(500));
+        s.on_response(sent[1].0, CallOutcome::Status(500));
+        s.on_response(sent[0].0, CallOutcome::Status(500));
         let again = tick(&mut s, SEC, &mut id);
         let seqs: Vec<u64> = again.iter().map(|(_, b)| b.sequence).collect();
         assert_eq!(seqs, vec![1, 2]);
@@ -515,7 +519,7 @@ mod tests {
             s.push(line(n));
             if n % 7 == 0 {
                 for (call, _) in tick(&mut s, u64::from(n) * SEC, &mut id) {
-                    s.on_response(call, Outcome::Failed);
+                    s.on_response(call, CallOutcome::Failed);
                 }
             }
         }

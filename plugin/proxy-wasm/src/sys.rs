@@ -15,5 +15,5 @@ pub extern "C" fn _initialize() {
     unsafe {
         __wasm_call_ctors();
     }
-    crate::plugin::register();
+    crate::root::register();
 }

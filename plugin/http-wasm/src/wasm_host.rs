@@ -1,20 +1,19 @@
-//! The wasm32 glue: the [`Host`] implementation over the safe `sys` calls, and the one
-//! plugin instance per module instance that the exports drive.
+//! The real host behind the adapter's traits: [`WasmHost`] (the [`Host`] calls over the
+//! `http_handler` imports) and [`WasiDir`] (the spool directory over WASI preview 1).
 
-use std::cell::RefCell;
+use gatetrace_abi::http_wasm::{Features, HeaderKind, LogLevel, unpack_count_len};
 
-use crate::abi::{FEATURE_BUFFER_RESPONSE, HeaderKind, LogLevel, unpack_count_len};
-use crate::adapter::Plugin;
 use crate::host::{Buf, Host};
 use crate::spool::{SpoolDir, StdDir, locate};
 use crate::sys;
 
 /// The spool directory through a cached preopened fd: opening a segment is one `path_open`,
-/// an append one `fd_write`. Falls back to `std::fs` when no preopen holds it.
+/// an append one `fd_write`. Falls back to `std::fs` when no preopen's name holds it but
+/// something is mounted (wasi-libc may still resolve it).
 #[derive(Debug)]
-enum WasiDir {
+pub enum WasiDir {
     Preopen {
-        fd: i32,
+        fd: wasi::Fd,
         /// The spool dir relative to the preopen, with a trailing `/` (or empty).
         prefix: String,
     },
@@ -23,17 +22,23 @@ enum WasiDir {
 
 /// An open segment of a [`WasiDir`].
 #[derive(Debug)]
-enum WasiFile {
-    Fd(i32),
+pub enum WasiFile {
+    Fd(wasi::Fd),
     Std(std::fs::File),
 }
 
 impl WasiDir {
-    fn open(dir: &str) -> Self {
-        match locate(dir, &sys::preopens()) {
+    /// The spool directory `dir`, or `None` when nothing at all is mounted into the plugin
+    /// (Traefik started it without `settings.mounts`): there is no spool to write to.
+    pub fn open(dir: &str) -> Option<Self> {
+        let preopens = sys::preopens();
+        if preopens.is_empty() {
+            return None;
+        }
+        Some(match locate(dir, &preopens) {
             Some((fd, prefix)) => Self::Preopen { fd, prefix },
             None => Self::Std(StdDir(dir.into())),
-        }
+        })
     }
 }
 
@@ -46,11 +51,9 @@ impl SpoolDir for WasiDir {
 
     fn open(&mut self, name: &str) -> std::io::Result<WasiFile> {
         match self {
-            Self::Preopen { fd, prefix } => {
-                sys::open_append_at(*fd, format!("{prefix}{name}").as_bytes())
-                    .map(WasiFile::Fd)
-                    .map_err(wasi_error)
-            }
+            Self::Preopen { fd, prefix } => sys::open_append_at(*fd, &format!("{prefix}{name}"))
+                .map(WasiFile::Fd)
+                .map_err(|e| wasi_error(i32::from(e.raw()))),
             Self::Std(dir) => dir.open(name).map(WasiFile::Std),
         }
     }
@@ -70,16 +73,15 @@ impl SpoolDir for WasiDir {
 
     fn exists(&mut self, name: &str) -> bool {
         match self {
-            Self::Preopen { fd, prefix } => {
-                sys::exists_at(*fd, format!("{prefix}{name}").as_bytes())
-            }
+            Self::Preopen { fd, prefix } => sys::exists_at(*fd, &format!("{prefix}{name}")),
             Self::Std(dir) => dir.exists(name),
         }
     }
 }
 
 /// The real host: every method is one `http_handler` (or WASI clock) call.
-struct WasmHost;
+#[derive(Debug)]
+pub struct WasmHost;
 
 impl Host for WasmHost {
     fn log(&mut self, level: LogLevel, message: &str) {
@@ -131,7 +133,7 @@ impl Host for WasmHost {
     }
 
     fn enable_buffer_response(&mut self) -> bool {
-        sys::enable_features(FEATURE_BUFFER_RESPONSE) & FEATURE_BUFFER_RESPONSE != 0
+        sys::enable_features(Features::BUFFER_RESPONSE).contains(Features::BUFFER_RESPONSE)
     }
 
     fn status_code(&mut self) -> u16 {
@@ -143,44 +145,4 @@ impl Host for WasmHost {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
-}
-
-thread_local! {
-    static PLUGIN: RefCell<Option<Plugin<WasiDir>>> = const { RefCell::new(None) };
-}
-
-/// `_initialize`: reads and validates the config. A bad config is logged (naming the key)
-/// and traps, so Traefik refuses the middleware; nothing else here traps.
-pub fn initialize() {
-    let mut host = WasmHost;
-    match Plugin::new(
-        &mut host,
-        &crate::adapter::Env::from_process(),
-        WasiDir::open,
-    ) {
-        Ok(plugin) => PLUGIN.with(|p| *p.borrow_mut() = Some(plugin)),
-        Err(message) => {
-            host.log(LogLevel::Error, &message);
-            std::process::abort();
-        }
-    }
-}
-
-/// `handle_request`: always continues to the next handler.
-pub fn handle_request() -> i64 {
-    PLUGIN.with(|p| match p.try_borrow_mut().ok().as_deref_mut() {
-        Some(Some(plugin)) => plugin.on_request(&mut WasmHost),
-        _ => crate::abi::pack_ctx_next(0, true),
-    })
-}
-
-/// `handle_response`: finishes the request's record.
-pub fn handle_response(req_ctx: u32, is_error: bool) {
-    PLUGIN.with(|p| {
-        if let Ok(mut guard) = p.try_borrow_mut()
-            && let Some(plugin) = guard.as_mut()
-        {
-            plugin.on_response(&mut WasmHost, req_ctx, is_error);
-        }
-    });
 }

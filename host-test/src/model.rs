@@ -1,0 +1,100 @@
+//! The HTTP exchange both hosts play, as plain data: the client's request, what the backend
+//! answers, the request as it left for the backend and the response the client got.
+
+use crate::headers::Headers;
+
+/// A request as the client sent it.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// `HTTP/1.1` or `HTTP/2.0`.
+    pub protocol: String,
+    /// Request headers.
+    pub headers: Headers,
+    /// Request body.
+    pub body: Vec<u8>,
+    /// Client address, `ip:port`.
+    pub source_addr: String,
+}
+
+impl HttpRequest {
+    /// A GET of `uri` with no headers.
+    #[must_use]
+    pub fn get(uri: &str) -> Self {
+        Self {
+            method: "GET".into(),
+            uri: uri.into(),
+            protocol: "HTTP/1.1".into(),
+            headers: Headers::default(),
+            body: Vec::new(),
+            source_addr: "192.0.2.10:50123".into(),
+        }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.add(name, value);
+        self
+    }
+}
+
+/// What the next handler (the backend) answers.
+#[derive(Debug, Clone)]
+pub struct BackendResponse {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Headers,
+    /// Body.
+    pub body: Vec<u8>,
+    /// Whether the backend streams (SSE): buffering then holds the stream until it ends.
+    pub streamed: bool,
+}
+
+impl BackendResponse {
+    /// A response with a status and nothing else.
+    #[must_use]
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: Headers::default(),
+            body: Vec::new(),
+            streamed: false,
+        }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.add(name, value);
+        self
+    }
+}
+
+/// The request as it left for the backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRequest {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// Headers.
+    pub headers: Headers,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// The response the client got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Headers,
+    /// Body.
+    pub body: Vec<u8>,
+}

@@ -1,0 +1,127 @@
+//! What the HTTP contexts of one plugin configuration share with its root context
+//! ([`PluginShared`]: config, id generator, record queue), and the host helpers both use.
+
+use std::cell::{Cell, RefCell};
+use std::time::UNIX_EPOCH;
+
+use gatetrace_core::config::Config;
+use gatetrace_core::ids::Instance;
+use gatetrace_core::record::{HostKind, Record, RecordRef};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::LogLevel;
+
+use crate::props;
+use crate::shipper::{Limits, Shipper};
+
+/// Most batches in flight per plugin. The collector remembers 128 sequences per source, so
+/// retries arriving out of order within this window are still recognised.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// Logs through the host; a host that refuses a log line is ignored.
+pub fn log(level: LogLevel, message: &str) {
+    let _ = hostcalls::log(level, message);
+}
+
+/// The host's wall clock in nanoseconds since the Unix epoch (0 if it is before it).
+pub fn now_unix_ns() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// What the HTTP contexts of one plugin configuration share with its root context.
+#[derive(Debug)]
+pub struct PluginShared {
+    /// The validated configuration.
+    pub config: Config,
+    /// Which proxy-wasm host runs us, once a request has shown it.
+    host: Cell<Option<HostKind>>,
+    /// Id generator, salted per root context.
+    pub instance: RefCell<Instance>,
+    /// The bounded record queue and its batches.
+    pub shipper: RefCell<Shipper>,
+    /// `x-gatetrace-source` of this plugin's batches.
+    pub source: String,
+    /// `Bearer <token>` when a collector token is configured. Never logged.
+    pub authorization: Option<String>,
+}
+
+impl PluginShared {
+    /// The state of a freshly configured root context `context_id` at wall clock `now`.
+    pub fn new(config: Config, context_id: u32, now: u64) -> Self {
+        let mut random = [0u8; 16];
+        // Without WASI randomness the clock and context id still separate plugins.
+        let _ = getrandom::fill(&mut random);
+        let salt = [
+            u64::from_le_bytes(random[..8].try_into().unwrap_or_default()),
+            u64::from_le_bytes(random[8..].try_into().unwrap_or_default()),
+            now,
+            u64::from(context_id),
+        ];
+        let source = Instance::new(&[salt[0], salt[1], salt[2], salt[3], 0x736f_7572_6365])
+            .next_ids(now, &random)
+            .request_id_hex();
+        let c = &config.collector;
+        let limits = Limits {
+            batch_max: c.batch_size,
+            batch_max_bytes: c.max_batch_bytes,
+            queue_capacity: c.queue_capacity,
+            max_retries: c.max_retries,
+            max_in_flight: MAX_IN_FLIGHT,
+            // The host enforces the timeout; this only frees a slot a host never answered.
+            call_deadline_ns: (c.timeout_ms + c.tick_ms + 1000) * 1_000_000,
+        };
+        Self {
+            authorization: c.token.as_ref().map(|t| format!("Bearer {t}")),
+            source: String::from_utf8_lossy(&source).into_owned(),
+            shipper: RefCell::new(Shipper::new(limits, carry_drops)),
+            instance: RefCell::new(Instance::new(&salt)),
+            config,
+            host: Cell::new(None),
+        }
+    }
+
+    /// Which host runs us: probed once, from inside the first request (see
+    /// [`props::host_kind`]).
+    pub fn host(&self) -> HostKind {
+        if let Some(kind) = self.host.get() {
+            return kind;
+        }
+        let kind = props::host_kind(|path| hostcalls::get_property(path.to_vec()).ok().flatten());
+        self.host.set(Some(kind));
+        kind
+    }
+
+    /// Queues one finished record; never blocks, never fails (overflow drops the oldest).
+    pub fn enqueue(&self, record: &RecordRef<'_>) {
+        let mut line = Vec::with_capacity(512);
+        record.write_ndjson_line(&mut line);
+        if !line.is_empty() {
+            self.shipper.borrow_mut().push(line);
+        }
+    }
+}
+
+/// Rewrites an encoded record to carry a drop count (`dropped`).
+fn carry_drops(line: &[u8], drops: u64) -> Option<Vec<u8>> {
+    let mut record = Record::from_ndjson_line(line).ok()?;
+    record.dropped = record.dropped.saturating_add(drops);
+    Some(record.to_ndjson_line())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carrying_drops_rewrites_the_dropped_field_of_a_real_record_line() {
+        let line = br#"{"v":1,"request_id":"r1","trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331","sampled":true,"start_unix_ns":1,"duration_ns":2,"method":"GET","endpoint":"/","service":"s","host_kind":"envoy"}
+"#;
+        let out = carry_drops(line, 7).expect("a valid record");
+        let record = Record::from_ndjson_line(&out).expect("still valid");
+        assert_eq!(record.dropped, 7);
+        assert!(out.ends_with(b"\n"));
+        assert_eq!(carry_drops(b"not json\n", 1), None);
+    }
+}
