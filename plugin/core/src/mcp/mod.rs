@@ -18,6 +18,7 @@ use crate::hash::{Sip128, hex_string};
 
 pub mod facts;
 pub mod headers;
+mod json;
 pub mod policy;
 pub mod request;
 pub mod response;
@@ -120,6 +121,9 @@ pub mod version {
     /// A well-formed date that is not in [`KNOWN`], or a value that is not a date.
     pub const OTHER: &str = "_OTHER";
 }
+
+/// The `resultType` of a 2026-07-28 result that asks the client for input and a retry.
+pub const INPUT_REQUIRED: &str = "input_required";
 
 /// Recorded in place of a tool name, prompt name or resource hash that could not be read
 /// (undecodable `=?base64?…?=`, not UTF-8, control characters, empty, too long, repeated).

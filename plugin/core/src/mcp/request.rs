@@ -3,15 +3,9 @@
 //! where they have no escapes; `params.arguments`, `_meta` and every other member are skipped
 //! unread (`IgnoredAny`), never stored.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
-use super::{
-    MAX_REQUEST_ID_BYTES, MAX_URI_BYTES, MessageKind, Name, NameError, RequestId, Target,
-    checked_name, is_notification_method, known_method,
-};
+use super::{MessageKind, Name, NameError, RequestId, Target, checked_name, json};
 
 /// What a request body says about the operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,32 +42,32 @@ impl fmt::Display for InvalidRequest {
 /// Reads a request body. Never panics; memory beyond the body is bounded by the longest
 /// string it keeps ([`MAX_URI_BYTES`]) and serde_json's scratch space for escaped strings.
 pub fn scan_request(body: &[u8]) -> Result<RequestFacts<'_>, InvalidRequest> {
-    let top: Top<'_> = serde_json::from_slice(body).map_err(|_| InvalidRequest::Json)?;
-    let message = match top {
-        Top::Batch => {
-            return Ok(RequestFacts {
+    let scanned = json::scan(body).ok_or(InvalidRequest::Json)?;
+    if let Some(any) = scanned.batch {
+        return if any {
+            Ok(RequestFacts {
                 kind: MessageKind::Batch,
                 method: None,
                 id: None,
                 target: None,
-            });
-        }
-        Top::EmptyBatch => return Err(InvalidRequest::NotJsonRpc),
-        Top::Message(message) => message,
-    };
-    let (kind, method) = match (message.method, &message.id) {
+            })
+        } else {
+            Err(InvalidRequest::NotJsonRpc)
+        };
+    }
+    let reply = scanned.result.is_some() || scanned.error.is_some();
+    let (kind, method) = match (scanned.method, &scanned.id) {
         (Some(m), Some(_)) if !m.notification => (MessageKind::Request, Some(m.name)),
         (Some(m), _) => (MessageKind::Notification, Some(m.name)),
-        (None, _) if message.reply => (MessageKind::Response, None),
+        (None, _) if reply => (MessageKind::Response, None),
         (None, _) => return Err(InvalidRequest::NotJsonRpc),
     };
     let target = match (kind, method) {
         (MessageKind::Request, Some(method)) => {
-            let params = message.params.unwrap_or_default();
             let raw = if method == super::method::RESOURCES_READ {
-                params.uri
+                scanned.uri
             } else {
-                params.name
+                scanned.name
             };
             let name: Name<'_> = match raw {
                 None => Err(NameError::Missing),
@@ -87,7 +81,7 @@ pub fn scan_request(body: &[u8]) -> Result<RequestFacts<'_>, InvalidRequest> {
     let id = if kind == MessageKind::Notification {
         None
     } else {
-        message.id
+        scanned.id
     };
     Ok(RequestFacts {
         kind,
@@ -97,271 +91,12 @@ pub fn scan_request(body: &[u8]) -> Result<RequestFacts<'_>, InvalidRequest> {
     })
 }
 
-/// The top level: one message or a batch (whose elements are skipped).
-enum Top<'a> {
-    Message(Message<'a>),
-    Batch,
-    EmptyBatch,
-}
-
-#[derive(Default)]
-struct Message<'a> {
-    method: Option<MethodName>,
-    id: Option<RequestId<'a>>,
-    params: Option<Params<'a>>,
-    /// Has `result` or `error`.
-    reply: bool,
-}
-
-#[derive(Clone, Copy)]
-struct MethodName {
-    name: &'static str,
-    /// `notifications/…`: a notification even if it (wrongly) carries an id.
-    notification: bool,
-}
-
-#[derive(Default)]
-struct Params<'a> {
-    name: Option<Name<'a>>,
-    uri: Option<Name<'a>>,
-}
-
-impl<'de> Deserialize<'de> for Top<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TopVisitor;
-        impl<'de> Visitor<'de> for TopVisitor {
-            type Value = Top<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON-RPC message or batch")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                read_message(map).map(Top::Message)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut any = false;
-                while seq.next_element::<IgnoredAny>()?.is_some() {
-                    any = true;
-                }
-                Ok(if any { Top::Batch } else { Top::EmptyBatch })
-            }
-        }
-        deserializer.deserialize_any(TopVisitor)
-    }
-}
-
-/// The members the scanner looks at; any other key is `Other` and its value skipped.
-enum Key {
-    Method,
-    Id,
-    Params,
-    Reply,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-                Ok(match key {
-                    "method" => Key::Method,
-                    "id" => Key::Id,
-                    "params" => Key::Params,
-                    "result" | "error" => Key::Reply,
-                    _ => Key::Other,
-                })
-            }
-        }
-        deserializer.deserialize_identifier(KeyVisitor)
-    }
-}
-
-/// Later duplicates of a member win, as in most JSON parsers servers use.
-fn read_message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message<'de>, A::Error> {
-    let mut message = Message::default();
-    while let Some(key) = map.next_key::<Key>()? {
-        match key {
-            Key::Method => message.method = Some(map.next_value()?),
-            Key::Id => message.id = Some(map.next_value::<Id<'de>>()?.0),
-            Key::Params => message.params = Some(map.next_value()?),
-            Key::Reply => {
-                map.next_value::<IgnoredAny>()?;
-                message.reply = true;
-            }
-            Key::Other => {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-    }
-    Ok(message)
-}
-
-impl<'de> Deserialize<'de> for MethodName {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MethodVisitor;
-        impl Visitor<'_> for MethodVisitor {
-            type Value = MethodName;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a method name")
-            }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<MethodName, E> {
-                Ok(MethodName {
-                    name: known_method(name.as_bytes()),
-                    notification: is_notification_method(name.as_bytes()),
-                })
-            }
-        }
-        deserializer.deserialize_str(MethodVisitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for Params<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ParamsVisitor;
-        impl<'de> Visitor<'de> for ParamsVisitor {
-            type Value = Params<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("params: an object, an array or null")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut params = Params::default();
-                while let Some(key) = map.next_key::<ParamKey>()? {
-                    match key {
-                        ParamKey::Name => {
-                            params.name = Some(map.next_value::<BoundedStr<'de>>()?.0);
-                        }
-                        ParamKey::Uri => params.uri = Some(map.next_value::<BoundedStr<'de>>()?.0),
-                        ParamKey::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(params)
-            }
-            /// By-position params (never used by MCP): nothing to read.
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Params::default())
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Params::default())
-            }
-        }
-        deserializer.deserialize_any(ParamsVisitor)
-    }
-}
-
-enum ParamKey {
-    Name,
-    Uri,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for ParamKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ParamKeyVisitor;
-        impl Visitor<'_> for ParamKeyVisitor {
-            type Value = ParamKey;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a params member name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<ParamKey, E> {
-                Ok(match key {
-                    "name" => ParamKey::Name,
-                    "uri" => ParamKey::Uri,
-                    _ => ParamKey::Other,
-                })
-            }
-        }
-        deserializer.deserialize_identifier(ParamKeyVisitor)
-    }
-}
-
-/// A string of at most [`MAX_URI_BYTES`], borrowed when unescaped; a longer one is
-/// [`NameError::TooLong`] and not copied. The caller applies the method's own bound.
-struct BoundedStr<'a>(Name<'a>);
-
-impl<'de> Deserialize<'de> for BoundedStr<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StrVisitor;
-        impl<'de> Visitor<'de> for StrVisitor {
-            type Value = BoundedStr<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-                Ok(BoundedStr(if text.len() > MAX_URI_BYTES {
-                    Err(NameError::TooLong)
-                } else {
-                    Ok(Cow::Borrowed(text))
-                }))
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                Ok(BoundedStr(if text.len() > MAX_URI_BYTES {
-                    Err(NameError::TooLong)
-                } else {
-                    Ok(Cow::Owned(text.to_owned()))
-                }))
-            }
-        }
-        deserializer.deserialize_str(StrVisitor)
-    }
-}
-
-/// A JSON-RPC id: string, number or null, bounded as [`RequestId`] says.
-struct Id<'a>(RequestId<'a>);
-
-impl<'de> Deserialize<'de> for Id<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct IdVisitor;
-        impl<'de> Visitor<'de> for IdVisitor {
-            type Value = Id<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an id: a string, a number or null")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-                Ok(Id(if keeps_id(text) {
-                    RequestId::Str(Cow::Borrowed(text))
-                } else {
-                    RequestId::LongStr
-                }))
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                Ok(Id(if keeps_id(text) {
-                    RequestId::Str(Cow::Owned(text.to_owned()))
-                } else {
-                    RequestId::LongStr
-                }))
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
-                Ok(Id(RequestId::Int(n)))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
-                Ok(Id(RequestId::UInt(n)))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Id(RequestId::OtherNumber))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Id(RequestId::Null))
-            }
-        }
-        deserializer.deserialize_any(IdVisitor)
-    }
-}
-
-fn keeps_id(text: &str) -> bool {
-    text.len() <= MAX_REQUEST_ID_BYTES && !text.chars().any(char::is_control)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp::{IdKind, MAX_NAME_BYTES, method};
+    use std::borrow::Cow;
+
+    use crate::mcp::{IdKind, MAX_NAME_BYTES, MAX_REQUEST_ID_BYTES, MAX_URI_BYTES, method};
 
     fn ok(body: &str) -> RequestFacts<'_> {
         scan_request(body.as_bytes()).unwrap_or_else(|e| panic!("{e}: {body}"))
@@ -474,6 +209,23 @@ mod tests {
             positional.target,
             Some(Target::Tool(Err(NameError::Missing)))
         );
+        let scalar = ok(r#"{"id":1,"method":"tools/call","params":7}"#);
+        assert_eq!(scalar.target, Some(Target::Tool(Err(NameError::Missing))));
+        let number = ok(r#"{"id":1,"method":"tools/call","params":{"name":7}}"#);
+        assert_eq!(number.target, Some(Target::Tool(Err(NameError::NotText))));
+        let nested = ok(
+            r#"{"id":1,"method":"tools/call","params":{"arguments":{"name":"evil"},"_meta":{"name":"x"},"name":"real"}}"#,
+        );
+        assert_eq!(
+            nested.target,
+            Some(Target::Tool(Ok("real".into()))),
+            "only params.name"
+        );
+        let in_result = ok(r#"{"id":1,"result":{"name":"x","params":{"name":"y"}}}"#);
+        assert_eq!(
+            (in_result.kind, in_result.target),
+            (MessageKind::Response, None)
+        );
     }
 
     #[test]
@@ -567,14 +319,6 @@ mod tests {
                 InvalidRequest::Json,
             ),
             (br#"{"id":1,"method":7}"#.to_vec(), InvalidRequest::Json),
-            (
-                br#"{"id":1,"method":"tools/call","params":7}"#.to_vec(),
-                InvalidRequest::Json,
-            ),
-            (
-                br#"{"id":1,"method":"tools/call","params":{"name":7}}"#.to_vec(),
-                InvalidRequest::Json,
-            ),
             (
                 br#"{"id":1,"method":"tools/call","params":{"name":[[[[[["#.to_vec(),
                 InvalidRequest::Json,

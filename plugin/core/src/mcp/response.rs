@@ -3,14 +3,7 @@
 //! JSON-RPC response decides. Memory is bounded by one body or one event (`limit`); a longer one
 //! gives an unknown outcome, never a longer buffer.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
-use super::{Outcome, UnknownOutcome, trim_ows};
-
-/// The `resultType` of a 2026-07-28 result that asks the client for input and a retry.
-pub const INPUT_REQUIRED: &str = "input_required";
+use super::{Outcome, UnknownOutcome, json, trim_ows};
 
 const BOM: &[u8; 3] = b"\xef\xbb\xbf";
 const DATA_FIELD: &[u8] = b"data";
@@ -327,19 +320,23 @@ fn classify(json: &[u8]) -> Message {
     if trim_json_ws(json).is_empty() {
         return Message::Empty;
     }
-    match serde_json::from_slice::<Top>(json) {
-        Ok(Top::Batch) => Message::Batch,
-        Ok(Top::Message(m)) if m.method => Message::Other,
-        Ok(Top::Message(m)) => match (m.error, m.result) {
-            (Some(Some(code)), _) => Message::Response(Outcome::Error(code)),
-            (Some(None), _) => Message::Response(Outcome::Unknown(UnknownOutcome::Invalid)),
-            (None, Some(ResultSummary::InputRequired)) => Message::Response(Outcome::InputRequired),
-            (None, Some(ResultSummary::ToolError)) => Message::Response(Outcome::ToolError),
-            (None, Some(ResultSummary::Ok)) => Message::Response(Outcome::Ok),
-            (None, None) => Message::Invalid,
-        },
-        Err(_) => Message::Invalid,
+    let Some(scanned) = json::scan(json) else {
+        return Message::Invalid;
+    };
+    if scanned.batch.is_some() {
+        return Message::Batch;
     }
+    if scanned.method.is_some() {
+        return Message::Other;
+    }
+    Message::Response(match (scanned.error, scanned.result) {
+        (Some(Some(code)), _) => Outcome::Error(code),
+        (Some(None), _) => Outcome::Unknown(UnknownOutcome::Invalid),
+        (None, Some(flags)) if flags.input_required => Outcome::InputRequired,
+        (None, Some(flags)) if flags.tool_error => Outcome::ToolError,
+        (None, Some(_)) => Outcome::Ok,
+        (None, None) => return Message::Invalid,
+    })
 }
 
 fn trim_json_ws(mut bytes: &[u8]) -> &[u8] {
@@ -347,289 +344,4 @@ fn trim_json_ws(mut bytes: &[u8]) -> &[u8] {
         bytes = rest;
     }
     bytes
-}
-
-enum Top {
-    Message(Summary),
-    Batch,
-}
-
-#[derive(Default)]
-struct Summary {
-    method: bool,
-    /// `Some(code)` for an error with an integer code, `Some(None)` for one without.
-    error: Option<Option<i64>>,
-    result: Option<ResultSummary>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ResultSummary {
-    Ok,
-    ToolError,
-    InputRequired,
-}
-
-/// Implements the scalar and sequence visits of a visitor as "some other value": the value is
-/// skipped and `$value` returned, so only objects are looked into.
-macro_rules! other_values_are {
-    ($value:expr) => {
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok($value)
-        }
-    };
-}
-
-impl<'de> Deserialize<'de> for Top {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TopVisitor;
-        impl<'de> Visitor<'de> for TopVisitor {
-            type Value = Top;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON-RPC message")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
-                let mut summary = Summary::default();
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::Method => {
-                            map.next_value::<IgnoredAny>()?;
-                            summary.method = true;
-                        }
-                        Key::Error => summary.error = Some(map.next_value::<ErrorCode>()?.0),
-                        Key::Result => summary.result = Some(map.next_value()?),
-                        Key::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Top::Message(summary))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Top::Batch)
-            }
-        }
-        deserializer.deserialize_any(TopVisitor)
-    }
-}
-
-/// Object members the classifier reads; any other is skipped.
-enum Key {
-    Method,
-    Error,
-    Result,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-                Ok(match key {
-                    "method" => Key::Method,
-                    "error" => Key::Error,
-                    "result" => Key::Result,
-                    _ => Key::Other,
-                })
-            }
-        }
-        deserializer.deserialize_identifier(KeyVisitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for ResultSummary {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ResultVisitor;
-        impl<'de> Visitor<'de> for ResultVisitor {
-            type Value = ResultSummary;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a result")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let (mut tool_error, mut input_required) = (false, false);
-                while let Some(key) = map.next_key::<ResultKey>()? {
-                    match key {
-                        ResultKey::IsError => {
-                            tool_error = map.next_value::<Probe>()? == Probe::True;
-                        }
-                        ResultKey::ResultType => {
-                            input_required = map.next_value::<Probe>()? == Probe::InputRequired;
-                        }
-                        ResultKey::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(if input_required {
-                    ResultSummary::InputRequired
-                } else if tool_error {
-                    ResultSummary::ToolError
-                } else {
-                    ResultSummary::Ok
-                })
-            }
-            other_values_are!(ResultSummary::Ok);
-        }
-        deserializer.deserialize_any(ResultVisitor)
-    }
-}
-
-enum ResultKey {
-    IsError,
-    ResultType,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for ResultKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ResultKeyVisitor;
-        impl Visitor<'_> for ResultKeyVisitor {
-            type Value = ResultKey;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a result member name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<ResultKey, E> {
-                Ok(match key {
-                    "isError" => ResultKey::IsError,
-                    "resultType" => ResultKey::ResultType,
-                    _ => ResultKey::Other,
-                })
-            }
-        }
-        deserializer.deserialize_identifier(ResultKeyVisitor)
-    }
-}
-
-/// The integer `code` of an `error` object; `None` when absent, not an integer, or the error
-/// is not an object.
-struct ErrorCode(Option<i64>);
-
-impl<'de> Deserialize<'de> for ErrorCode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ErrorVisitor;
-        impl<'de> Visitor<'de> for ErrorVisitor {
-            type Value = ErrorCode;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an error")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut code = None;
-                while let Some(key) = map.next_key::<ErrorKey>()? {
-                    if key == ErrorKey::Code {
-                        code = match map.next_value::<Probe>()? {
-                            Probe::Int(n) => Some(n),
-                            _ => None,
-                        };
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(ErrorCode(code))
-            }
-            other_values_are!(ErrorCode(None));
-        }
-        deserializer.deserialize_any(ErrorVisitor)
-    }
-}
-
-#[derive(PartialEq, Eq)]
-enum ErrorKey {
-    Code,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for ErrorKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ErrorKeyVisitor;
-        impl Visitor<'_> for ErrorKeyVisitor {
-            type Value = ErrorKey;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an error member name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<ErrorKey, E> {
-                Ok(if key == "code" {
-                    ErrorKey::Code
-                } else {
-                    ErrorKey::Other
-                })
-            }
-        }
-        deserializer.deserialize_identifier(ErrorKeyVisitor)
-    }
-}
-
-/// What a member's value is, as far as the classifier cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Probe {
-    True,
-    InputRequired,
-    Int(i64),
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Probe {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ProbeVisitor;
-        impl<'de> Visitor<'de> for ProbeVisitor {
-            type Value = Probe;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Probe, E> {
-                Ok(if b { Probe::True } else { Probe::Other })
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Probe, E> {
-                Ok(Probe::Int(n))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Probe, E> {
-                Ok(i64::try_from(n).map_or(Probe::Other, Probe::Int))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Probe, E> {
-                Ok(Probe::Other)
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Probe, E> {
-                Ok(if text == INPUT_REQUIRED {
-                    Probe::InputRequired
-                } else {
-                    Probe::Other
-                })
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Probe, E> {
-                Ok(Probe::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Probe, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Probe::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Probe, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Probe::Other)
-            }
-        }
-        deserializer.deserialize_any(ProbeVisitor)
-    }
 }
