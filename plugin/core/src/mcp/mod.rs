@@ -125,6 +125,9 @@ pub mod version {
 /// The `resultType` of a 2026-07-28 result that asks the client for input and a retry.
 pub const INPUT_REQUIRED: &str = "input_required";
 
+/// The media type of an SSE response: a stream whose status is 200 when not buffered.
+pub const SSE_MEDIA_TYPE: &[u8] = b"text/event-stream";
+
 /// Recorded in place of a tool name, prompt name or resource hash that could not be read
 /// (undecodable `=?base64?…?=`, not UTF-8, control characters, empty, too long, repeated).
 pub const INVALID_NAME: &str = "_INVALID";
@@ -470,6 +473,17 @@ impl Outcome {
             Self::Unknown(_) => OutcomeKind::Unknown,
         }
     }
+}
+
+/// Whether a `Content-Type` value is `media` (parameters ignored, case-insensitive). Not
+/// inlined: one copy serves the response scanner and the implied status (≈ 1.5 KB otherwise).
+#[inline(never)]
+fn media_type_is(content_type: &[u8], media: &[u8]) -> bool {
+    let end = content_type
+        .iter()
+        .position(|&b| b == b';')
+        .unwrap_or(content_type.len());
+    trim_ows(&content_type[..end]).eq_ignore_ascii_case(media)
 }
 
 /// A header value without surrounding spaces and tabs.

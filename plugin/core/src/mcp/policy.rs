@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{MessageKind, known_method, method};
+use super::{MessageKind, SSE_MEDIA_TYPE, known_method, media_type_is, method};
 use crate::classify::{BearerError, parse_www_authenticate};
 use crate::route::Method;
 
@@ -187,8 +187,7 @@ pub struct ResponseSignals {
 impl ResponseSignals {
     /// Adds one `Content-Type` value.
     pub fn push_content_type(&mut self, value: &[u8]) {
-        let media = value.split(|&b| b == b';').next().unwrap_or_default();
-        let sse = super::trim_ows(media).eq_ignore_ascii_case(b"text/event-stream");
+        let sse = media_type_is(value, SSE_MEDIA_TYPE);
         self.content_type = Some(self.content_type.unwrap_or(false) || sse);
     }
 

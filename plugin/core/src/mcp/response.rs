@@ -3,8 +3,9 @@
 //! JSON-RPC response decides. Memory is bounded by one body or one event (`limit`); a longer one
 //! gives an unknown outcome, never a longer buffer.
 
-use super::{Outcome, UnknownOutcome, json, trim_ows};
+use super::{Outcome, SSE_MEDIA_TYPE, UnknownOutcome, json, media_type_is};
 
+const JSON_MEDIA_TYPE: &[u8] = b"application/json";
 const BOM: &[u8; 3] = b"\xef\xbb\xbf";
 const DATA_FIELD: &[u8] = b"data";
 
@@ -55,20 +56,10 @@ enum BodyKind {
 impl BodyKind {
     /// By media type (parameters ignored, case-insensitive).
     fn of(content_type: Option<&[u8]>) -> Self {
-        let Some(content_type) = content_type else {
-            return Self::Other;
-        };
-        let media = content_type
-            .split(|&b| b == b';')
-            .next()
-            .unwrap_or_default();
-        let media = trim_ows(media);
-        if media.eq_ignore_ascii_case(b"application/json") {
-            Self::Json
-        } else if media.eq_ignore_ascii_case(b"text/event-stream") {
-            Self::Sse
-        } else {
-            Self::Other
+        match content_type {
+            Some(ct) if media_type_is(ct, JSON_MEDIA_TYPE) => Self::Json,
+            Some(ct) if media_type_is(ct, SSE_MEDIA_TYPE) => Self::Sse,
+            _ => Self::Other,
         }
     }
 }
