@@ -1,7 +1,8 @@
 //! The outcome of an MCP operation from its response body: a complete `application/json` body,
 //! or a `text/event-stream` read chunk by chunk (SSE framing per the WHATWG rules) whose last
-//! JSON-RPC response decides. Memory is bounded by one body or one event (`limit`); a longer one
-//! gives an unknown outcome, never a longer buffer.
+//! JSON-RPC response decides (events are read whatever their `event:` type; MCP servers send
+//! `message` or none). Memory is bounded by one body or one event (`limit`); a longer one gives
+//! an unknown outcome, never a longer buffer.
 
 use super::{Outcome, SSE_MEDIA_TYPE, UnknownOutcome, json, media_type_is};
 
