@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 runs="${RUNS:-10000000}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(config trace_context incoming_ids paths record_decode exchange)
+  targets=(config trace_context incoming_ids paths record_decode exchange mcp_request mcp_response_sse mcp_headers)
 fi
 mkdir -p artifacts
 for target in "${targets[@]}"; do

@@ -18,6 +18,7 @@ pub mod exchange;
 mod hash;
 pub mod ids;
 mod line;
+pub mod mcp;
 pub mod record;
 pub mod route;
 pub mod spool;

@@ -5,8 +5,12 @@ use crate::hash::{hex_into, parse_lower_hex};
 
 /// Length of a version-00 `traceparent` value.
 pub const TRACEPARENT_LEN: usize = 55;
-/// Most `tracestate` list members kept and passed on.
+/// Most list members a valid `tracestate` has; a header with more is dropped whole.
 pub const MAX_TRACESTATE_MEMBERS: usize = 32;
+/// Longest `tracestate` key (W3C Trace Context Level 2: first character plus 255 more).
+pub const MAX_TRACESTATE_KEY: usize = 256;
+/// Longest `tracestate` value.
+pub const MAX_TRACESTATE_VALUE: usize = 256;
 /// Longest joined `tracestate` input looked at; longer input is dropped as hostile.
 pub const MAX_TRACESTATE_INPUT: usize = 8192;
 
@@ -140,8 +144,10 @@ pub fn parse_traceparent_values<'a>(
 }
 
 /// Builds a `tracestate` to pass on from its header values (joined with `,`): empty members
-/// dropped, at most [`MAX_TRACESTATE_MEMBERS`] kept, member text unchanged. `None` when there
-/// is nothing to pass on or any member is malformed (then the whole header is dropped).
+/// dropped, member text and order unchanged, duplicate keys passed on as they came (the
+/// standard allows passing them on or dropping one; a proxy passes on). `None` when there is
+/// nothing to pass on, any member is malformed, or there are more than
+/// [`MAX_TRACESTATE_MEMBERS`] members: then the whole header is dropped.
 #[must_use]
 pub fn join_tracestate<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
     let mut builder = TracestateBuilder::default();
@@ -178,18 +184,7 @@ impl TracestateBuilder {
             if member.is_empty() {
                 continue;
             }
-            let Some(key) = tracestate_member_key(member) else {
-                self.invalid = true;
-                return;
-            };
-            if self.members == MAX_TRACESTATE_MEMBERS {
-                continue;
-            }
-            let duplicate = self
-                .out
-                .split(',')
-                .any(|kept| kept.as_bytes().split(|&b| b == b'=').next() == Some(key));
-            if duplicate {
+            if self.members == MAX_TRACESTATE_MEMBERS || !valid_tracestate_member(member) {
                 self.invalid = true;
                 return;
             }
@@ -222,38 +217,31 @@ impl TracestateBuilder {
     }
 }
 
-/// The key of a well-formed `key=value` list member, or `None`.
-fn tracestate_member_key(member: &[u8]) -> Option<&[u8]> {
-    let eq = member.iter().position(|&b| b == b'=')?;
-    let (key, value) = (&member[..eq], &member[eq + 1..]);
-    (valid_tracestate_key(key) && valid_tracestate_value(value)).then_some(key)
+/// Whether a list member is a well-formed `key=value`.
+fn valid_tracestate_member(member: &[u8]) -> bool {
+    member.iter().position(|&b| b == b'=').is_some_and(|eq| {
+        valid_tracestate_key(&member[..eq]) && valid_tracestate_value(&member[eq + 1..])
+    })
 }
 
+/// W3C Trace Context Level 2 key: `( lcalpha / DIGIT ) 0*255( keychar )`, where `keychar` is
+/// `lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`. Level 2 dropped Level 1's
+/// `tenant@system` form with its 241/14 limits: `foo@`, `foo@@bar`, `t@` + 15 characters are
+/// keys; a key may not start with `@`, and is at most 256 characters.
 fn valid_tracestate_key(key: &[u8]) -> bool {
     let key_char = |b: u8| {
-        b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+        b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
     };
-    match key.iter().position(|&b| b == b'@') {
-        None => {
-            (1..=256).contains(&key.len())
-                && key[0].is_ascii_lowercase()
-                && key.iter().all(|&b| key_char(b))
-        }
-        Some(at) => {
-            let (tenant, system) = (&key[..at], &key[at + 1..]);
-            (1..=241).contains(&tenant.len())
-                && (tenant[0].is_ascii_lowercase() || tenant[0].is_ascii_digit())
-                && tenant.iter().all(|&b| key_char(b))
-                && (1..=14).contains(&system.len())
-                && system[0].is_ascii_lowercase()
-                && system.iter().all(|&b| key_char(b))
-        }
-    }
+    (1..=MAX_TRACESTATE_KEY).contains(&key.len())
+        && (key[0].is_ascii_lowercase() || key[0].is_ascii_digit())
+        && key.iter().all(|&b| key_char(b))
 }
 
 fn valid_tracestate_value(value: &[u8]) -> bool {
     let non_blank = |b: u8| matches!(b, 0x21..=0x2b | 0x2d..=0x3c | 0x3e..=0x7e);
-    (1..=256).contains(&value.len())
+    (1..=MAX_TRACESTATE_VALUE).contains(&value.len())
         && value.iter().all(|&b| b == b' ' || non_blank(b))
         && value.last().is_some_and(|&b| non_blank(b))
 }
@@ -431,22 +419,128 @@ mod tests {
         assert!(parse_traceparent_values(std::iter::empty()).is_none());
     }
 
+    /// Joins header values given as `&str`.
+    fn joined(values: &[&str]) -> Option<String> {
+        join_tracestate(values.iter().map(|v| v.as_bytes()))
+    }
+
     #[test]
-    fn tracestate_joined_trimmed_and_capped() {
-        let joined = join_tracestate([
-            &b"congo=t61rcWkgMzE, rojo=00f067aa0ba902b7"[..],
-            b" ,a@b=1 ",
-        ]);
+    fn tracestate_joined_in_order_and_trimmed() {
         assert_eq!(
-            joined.as_deref(),
+            joined(&["congo=t61rcWkgMzE, rojo=00f067aa0ba902b7", " ,a@b=1 "]).as_deref(),
             Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7,a@b=1")
         );
-        let many: Vec<String> = (0..40).map(|i| format!("k{i}=v{i}")).collect();
-        let many = many.join(",");
-        let kept = join_tracestate([many.as_bytes()]).expect("kept");
+        assert_eq!(
+            joined(&["foo=1,bar=2", "rojo=1,congo=2", "baz=3"]).as_deref(),
+            Some("foo=1,bar=2,rojo=1,congo=2,baz=3"),
+            "several headers combine in order"
+        );
+        for ows in [
+            "foo=1 \t , \t bar=2, \t baz=3",
+            "foo=1\t \t,\t \tbar=2,\t \tbaz=3",
+        ] {
+            assert_eq!(
+                joined(&[ows]).as_deref(),
+                Some("foo=1,bar=2,baz=3"),
+                "{ows:?}"
+            );
+        }
+        for ows in [" foo=1", "\tfoo=1", "foo=1 ", "foo=1\t", "\t foo=1 \t"] {
+            assert_eq!(joined(&[ows]).as_deref(), Some("foo=1"), "{ows:?}");
+        }
+        assert_eq!(joined(&[" , "]), None);
+        assert_eq!(joined(&[""]), None, "an empty header passes nothing on");
+        assert_eq!(joined(&["foo=1", ""]).as_deref(), Some("foo=1"));
+        assert_eq!(joined(&["", "foo=1"]).as_deref(), Some("foo=1"));
+    }
+
+    #[test]
+    fn tracestate_member_count_limit_drops_the_header() {
+        let members = |n: usize| {
+            (1..=n)
+                .map(|i| format!("bar{i:02}={i:02}"))
+                .collect::<Vec<_>>()
+        };
+        let thirty_two = members(32);
+        let split: Vec<String> = thirty_two.chunks(10).map(|c| c.join(",")).collect();
+        let split: Vec<&str> = split.iter().map(String::as_str).collect();
+        let kept = joined(&split).expect("32 members pass");
         assert_eq!(kept.split(',').count(), MAX_TRACESTATE_MEMBERS);
-        assert!(kept.starts_with("k0=v0,") && kept.ends_with("k31=v31"));
-        assert_eq!(join_tracestate([&b" , "[..]]), None);
+        assert!(kept.starts_with("bar01=01,") && kept.ends_with(",bar32=32"));
+
+        let thirty_three = members(33);
+        let split: Vec<String> = thirty_three.chunks(10).map(|c| c.join(",")).collect();
+        let split: Vec<&str> = split.iter().map(String::as_str).collect();
+        assert_eq!(joined(&split), None, "33 members drop the whole header");
+        assert_eq!(joined(&[&thirty_three.join(",")]), None);
+        assert_eq!(
+            joined(&[&format!("{}, ,", thirty_two.join(","))]).map(|k| k.split(',').count()),
+            Some(32),
+            "empty members do not count"
+        );
+    }
+
+    #[test]
+    fn tracestate_duplicate_keys_are_passed_on() {
+        assert_eq!(joined(&["foo=1,foo=1"]).as_deref(), Some("foo=1,foo=1"));
+        assert_eq!(joined(&["foo=1,foo=2"]).as_deref(), Some("foo=1,foo=2"));
+        assert_eq!(joined(&["foo=1", "foo=1"]).as_deref(), Some("foo=1,foo=1"));
+        assert_eq!(joined(&["foo=1", "foo=2"]).as_deref(), Some("foo=1,foo=2"));
+    }
+
+    #[test]
+    fn tracestate_all_allowed_characters() {
+        let key: String = ('a'..='z').chain('0'..='9').chain("_-*/".chars()).collect();
+        let value: String = (0x20u8..=0x2b)
+            .chain(0x2d..=0x3c)
+            .chain(0x3e..=0x7e)
+            .map(char::from)
+            .collect();
+        for key in [key.clone(), format!("{key}@a-z0-9_-*/")] {
+            let member = format!("{key}={value}");
+            assert_eq!(joined(&[&member]), Some(member.clone()), "{member}");
+        }
+    }
+
+    #[test]
+    fn tracestate_key_grammar_is_level_2() {
+        let valid = [
+            "foo@=1,bar=2".to_string(),
+            "foo@@bar=1,bar=2".to_string(),
+            "foo@bar@baz=1,bar=2".to_string(),
+            "0abc=1".to_string(),
+            format!("foo=1,{}=1", "z".repeat(256)),
+            format!("foo=1,{}@{}=1", "t".repeat(241), "v".repeat(14)),
+            format!("foo=1,{}@v=1", "t".repeat(242)),
+            format!("foo=1,t@{}=1", "v".repeat(15)),
+        ];
+        for member in valid {
+            assert_eq!(joined(&[&member]), Some(member.clone()), "{member}");
+        }
+        let invalid = [
+            "@foo=1,bar=2".to_string(),
+            format!("foo=1,{}=1", "z".repeat(257)),
+            "foo =1".to_string(),
+            "FOO=1".to_string(),
+            "foo.bar=1".to_string(),
+            "_foo=1".to_string(),
+        ];
+        for member in invalid {
+            assert_eq!(joined(&[&member]), None, "{member}");
+        }
+        assert_eq!(joined(&["foo=1", &format!("{}=1", "z".repeat(257))]), None);
+    }
+
+    #[test]
+    fn tracestate_illegal_values_drop_the_header() {
+        for bad in ["foo=bar=baz", "foo=,bar=3", "k=", "k=a\nb", "k=va\tl"] {
+            assert_eq!(joined(&[bad]), None, "{bad:?}");
+        }
+        let longest = format!("k={}", "v".repeat(MAX_TRACESTATE_VALUE));
+        assert_eq!(joined(&[&longest]), Some(longest.clone()));
+        assert_eq!(joined(&[&format!("{longest}v")]), None);
+        assert_eq!(joined(&["k=trailing "]).as_deref(), Some("k=trailing"));
+        assert_eq!(joined(&["k=in ner"]).as_deref(), Some("k=in ner"));
     }
 
     #[test]
@@ -456,10 +550,10 @@ mod tests {
             b"k=",
             b"k=a\nb",
             b"=v",
-            b"k=v,k=w",
             b"k=v=w,",
             b"k=\xff",
             b"k=va\tl",
+            b"k\xff=v",
         ] {
             assert_eq!(join_tracestate([bad]), None, "{bad:?}");
         }
