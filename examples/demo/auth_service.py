@@ -4,7 +4,7 @@ own metrics: the package serves none, and the seed's `auth` scrape job and its S
 need a target. Configuration comes from the environment, as the package expects (see the
 demo's xtask code for the variables it sets).
 
-Run: python auth_service.py --port 8000   (listens on 127.0.0.1 only)
+Run: python auth_service.py --port 8000   (127.0.0.1 unless --host says otherwise)
 """
 
 import argparse
@@ -19,6 +19,7 @@ from starlette.responses import Response
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 in a container")
     args = parser.parse_args()
     app = create_app(Settings())
 
@@ -26,7 +27,7 @@ def main() -> None:
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ streamable HTTP with sessions and SSE) with a few tools — one fast, one that s
 slow that reports progress, one that always fails — plus `/health` and a Prometheus
 `/metrics` (the process's own metrics, for the `mcp` scrape job and its alerts).
 
-Run: python mcp_server.py --port 8001   (listens on 127.0.0.1 only)
+Run: python mcp_server.py --port 8001   (127.0.0.1 unless --host says otherwise)
 """
 
 import argparse
@@ -22,8 +22,8 @@ DOCS = {
 }
 
 
-def build(port: int) -> FastMCP:
-    server = FastMCP("gatetrace-demo", host="127.0.0.1", port=port, log_level="WARNING")
+def build(host: str, port: int) -> FastMCP:
+    server = FastMCP("gatetrace-demo", host=host, port=port, log_level="WARNING")
 
     @server.tool()
     def add(a: int, b: int) -> int:
@@ -64,8 +64,9 @@ def build(port: int) -> FastMCP:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 in a container")
     args = parser.parse_args()
-    build(args.port).run(transport="streamable-http")
+    build(args.host, args.port).run(transport="streamable-http")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,10 @@ pub fn demo_tools(ctx: &Ctx) -> Result<DemoTools> {
 
 fn demo_stack(ctx: &Ctx) -> Result<Vars> {
     let tools = demo_tools(ctx)?;
-    Ok(vec![("GATETRACE_DEMO_PYTHON", tools.python)])
+    Ok(vec![
+        ("GATETRACE_DEMO_PYTHON", tools.python),
+        ("GATETRACE_BLACKBOX_EXPORTER", tools.blackbox_exporter),
+    ])
 }
 
 /// `just`, pinned: the operators' command runner of the repository's `justfile`.

@@ -109,7 +109,7 @@ fn run_stack(ctx: &Ctx, args: &DemoArgs, setup: &services::Setup, stack: &mut St
     let urls = services::urls(setup);
     report::print_urls(&urls);
     let env_file = setup.dirs.root.join(DEMO_ENV);
-    std::fs::write(&env_file, services::env_lines(setup, &urls))
+    std::fs::write(&env_file, services::env_lines(setup, &urls, &stack.pids()))
         .with_context(|| format!("write {}", env_file.display()))?;
     if args.keep {
         stack.say(&format!(

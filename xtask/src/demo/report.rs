@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use super::http;
@@ -50,6 +50,9 @@ const SEED_QUERIES: [&str; 5] = [
 
 /// The per-tool histogram the MCP-aware collector serves (OpenTelemetry MCP conventions).
 const TOOL_HISTOGRAM: &str = "mcp_server_operation_duration_seconds";
+
+/// What a query parameter value must encode (all but RFC 3986's unreserved characters).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Access lines shown.
 const ACCESS_LINES: usize = 6;
@@ -368,7 +371,7 @@ pub fn print_urls(urls: &[(&str, String)]) {
         .map(|(i, expr)| {
             format!(
                 "g{i}.expr={}&g{i}.tab=0&g{i}.range_input=5m",
-                utf8_percent_encode(expr, NON_ALPHANUMERIC)
+                utf8_percent_encode(expr, QUERY_VALUE)
             )
         })
         .collect();

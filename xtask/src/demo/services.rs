@@ -147,7 +147,7 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
         || http::answers(&url(ports.mcp, "/health")),
     )?;
 
-    let (static_file, dynamic_file) = write_traefik_config(ctx, setup, &secrets)?;
+    let static_file = write_traefik_config(ctx, setup)?;
     let plugin = setup.wasm_dir.join("plugins-local/src/gatetrace");
     let local = dirs.traefik.join("plugins-local/src/gatetrace");
     std::fs::create_dir_all(&local)?;
@@ -160,13 +160,12 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
         Command::new(&tools.traefik)
             .arg(format!("--configFile={}", static_file.display()))
             .current_dir(&dirs.traefik)
-            .env("HOSTNAME", NODE_NAME),
+            .envs(traefik_env(ports, &secrets)),
         || {
             http::answers(&url(ports.traefik, "/ping"))
                 && http::answers(&url(ports.web, "/.well-known/oauth-authorization-server"))
         },
     )?;
-    let _ = dynamic_file;
 
     let prometheus_file = dirs.root.join("prometheus.yml");
     std::fs::write(&prometheus_file, config::prometheus_config(&ctx.root, ports)?)?;
@@ -240,27 +239,36 @@ fn auth_env(ports: &Ports, secrets: &Secrets) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Writes Traefik's static and dynamic config from `examples/traefik/`; returns their paths.
-fn write_traefik_config(ctx: &Ctx, setup: &Setup, secrets: &Secrets) -> Result<(PathBuf, PathBuf)> {
+/// Writes Traefik's static config from `examples/traefik/traefik.yml` (its `${NAME}`
+/// placeholders filled); returns its path. The dynamic config is `examples/traefik/dynamic.yml`
+/// itself, which reads its addresses with Traefik's templating from [`traefik_env`].
+fn write_traefik_config(ctx: &Ctx, setup: &Setup) -> Result<PathBuf> {
     let (dirs, ports) = (setup.dirs, setup.ports);
     let static_file = dirs.root.join("traefik.yml");
-    let dynamic_file = dirs.root.join("dynamic.yml");
     let loopback = |port: u16| format!("127.0.0.1:{port}");
+    let dynamic = ctx.root.join(config::TRAEFIK_EXAMPLE).join("dynamic.yml");
     let vars = [
         ("WEB_ADDRESS", loopback(ports.web)),
         ("WEBSECURE_ADDRESS", loopback(ports.websecure)),
         ("TRAEFIK_ADDRESS", loopback(ports.traefik)),
-        ("DYNAMIC_CONFIG", dynamic_file.display().to_string()),
+        ("DYNAMIC_CONFIG", dynamic.display().to_string()),
         ("SPOOL_DIR", dirs.spool.display().to_string()),
-        ("VERIFY_URL", url(ports.web, "/verify")),
-        ("AUTH_URL", url(ports.auth, "")),
-        ("MCP_URL", url(ports.mcp, "")),
-        ("TLS_CERT_FILE", secrets.cert.display().to_string()),
-        ("TLS_KEY_FILE", secrets.key.display().to_string()),
     ];
     std::fs::write(&static_file, config::traefik_file(&ctx.root, "traefik.yml", &vars)?)?;
-    std::fs::write(&dynamic_file, config::traefik_file(&ctx.root, "dynamic.yml", &vars)?)?;
-    Ok((static_file, dynamic_file))
+    Ok(static_file)
+}
+
+/// The variables `examples/traefik/dynamic.yml` reads (and the node name the plugin reads).
+fn traefik_env(ports: &Ports, secrets: &Secrets) -> Vec<(&'static str, String)> {
+    vec![
+        ("HOSTNAME", NODE_NAME.into()),
+        ("AUTH_URL", url(ports.auth, "")),
+        ("MCP_URL", url(ports.mcp, "")),
+        // ForwardAuth asks the gateway's own /verify router.
+        ("VERIFY_URL", url(ports.web, "/verify")),
+        ("TLS_CERT_FILE", secrets.cert.display().to_string()),
+        ("TLS_KEY_FILE", secrets.key.display().to_string()),
+    ]
 }
 
 /// The running driver: whether its mix is over, as its stdout says.
@@ -333,8 +341,8 @@ pub fn urls(setup: &Setup) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The `demo.env` file: every URL, the logs directory and the access log.
-pub fn env_lines(setup: &Setup, urls: &[(&str, String)]) -> String {
+/// The `demo.env` file: every URL, the logs directory, the access log and the programs' ids.
+pub fn env_lines(setup: &Setup, urls: &[(&str, String)], pids: &[u32]) -> String {
     let mut lines: Vec<String> = urls.iter().map(|(k, v)| format!("{k}={v}")).collect();
     lines.push(format!("DEMO_DIR={}", setup.dirs.root.display()));
     lines.push(format!("DEMO_LOGS={}", setup.dirs.logs.display()));
@@ -342,5 +350,7 @@ pub fn env_lines(setup: &Setup, urls: &[(&str, String)]) -> String {
         "ACCESS_LOG={}",
         setup.dirs.logs.join(ACCESS_LOG).display()
     ));
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+    lines.push(format!("DEMO_PIDS=\"{}\"", pids.join(" ")));
     lines.join("\n") + "\n"
 }

@@ -91,6 +91,11 @@ impl Stack {
         self.services.push(Service { name, child, log });
     }
 
+    /// The process ids of every running program, in start order.
+    pub fn pids(&self) -> Vec<u32> {
+        self.services.iter().map(|s| s.child.id()).collect()
+    }
+
     /// Fails naming the first program that has exited.
     pub fn check_alive(&mut self) -> Result<()> {
         for service in &mut self.services {
