@@ -43,8 +43,8 @@ REDIRECT_URI = "http://127.0.0.1:53682/callback"
 MCP_ACCEPT = "application/json, text/event-stream"
 # The GitHub user the played login returns.
 # Longest wait for one tool call's answer, and for one whole short session.
-CALL_TIMEOUT_SECS = 10
-SESSION_TIMEOUT_SECS = 60
+CALL_TIMEOUT_SECS = 5
+SESSION_TIMEOUT_SECS = 20
 GITHUB_USER = {"id": 4242, "login": "demo-user", "email": "demo@example.com", "name": "Demo User"}
 
 stats: Counter = Counter()

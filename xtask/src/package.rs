@@ -26,9 +26,10 @@ pub fn write_zip(ctx: &Ctx) -> Result<PathBuf> {
     let module_path = wasm_dir.join(wasm::TRAEFIK_PLUGIN);
     let module =
         std::fs::read(&module_path).with_context(|| format!("read {}", module_path.display()))?;
-    let out = ctx
-        .root
-        .join(format!("target/gatetrace-{}.zip", env!("CARGO_PKG_VERSION")));
+    let out = ctx.root.join(format!(
+        "target/gatetrace-{}.zip",
+        env!("CARGO_PKG_VERSION")
+    ));
     let file = std::fs::File::create(&out).with_context(|| format!("create {}", out.display()))?;
     let mut zip = zip::ZipWriter::new(file);
     // Stored, not deflated: the module is small and this keeps a compressor out of xtask.

@@ -208,7 +208,11 @@ fn venv(
         .with_context(|| format!("create virtualenv {}", dir.display()))?;
     }
     let specs: Vec<&str> = requirements.iter().map(|(_, spec)| *spec).collect();
-    println!("xtask: pip install {} into {}", specs.join(" "), dir.display());
+    println!(
+        "xtask: pip install {} into {}",
+        specs.join(" "),
+        dir.display()
+    );
     proc::run(
         Command::new(&python)
             .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])

@@ -82,17 +82,28 @@ fn the_catalog_zip_loads_in_real_traefik_with_its_test_data_and_no_mounts() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let zip_path = root.join(format!("target/gatetrace-{}.zip", env!("CARGO_PKG_VERSION")));
+    let zip_path = root.join(format!(
+        "target/gatetrace-{}.zip",
+        env!("CARGO_PKG_VERSION")
+    ));
     let entries = unpack(&zip_path);
     let mut names: Vec<String> = entries
         .iter()
         .map(|(p, _)| p.display().to_string())
         .collect();
     names.sort();
-    assert_eq!(names, [".traefik.yml", "plugin.wasm"], "the zip's top level");
+    assert_eq!(
+        names,
+        [".traefik.yml", "plugin.wasm"],
+        "the zip's top level"
+    );
 
     // The manifest the catalog reads is the repository root's.
-    let manifest_bytes = &entries.iter().find(|(p, _)| p == Path::new(".traefik.yml")).unwrap().1;
+    let manifest_bytes = &entries
+        .iter()
+        .find(|(p, _)| p == Path::new(".traefik.yml"))
+        .unwrap()
+        .1;
     assert_eq!(
         manifest_bytes,
         &std::fs::read(root.join(".traefik.yml")).unwrap(),
@@ -102,7 +113,11 @@ fn the_catalog_zip_loads_in_real_traefik_with_its_test_data_and_no_mounts() {
     assert_eq!(manifest["type"], "middleware");
     assert_eq!(manifest["runtime"], "wasm");
     assert_eq!(manifest["wasmPath"], "plugin.wasm");
-    assert!(manifest["displayName"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        manifest["displayName"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
     assert!(manifest["summary"].as_str().is_some_and(|s| s.len() > 20));
     let test_data = manifest["testData"].as_mapping().expect("testData").clone();
 
@@ -185,5 +200,9 @@ fn the_catalog_zip_loads_in_real_traefik_with_its_test_data_and_no_mounts() {
         Duration::from_secs(20),
         || traefik.log().contains("bogusOption"),
     );
-    assert_ne!(get(port, "bad").0, 200, "a broken middleware must not serve");
+    assert_ne!(
+        get(port, "bad").0,
+        200,
+        "a broken middleware must not serve"
+    );
 }

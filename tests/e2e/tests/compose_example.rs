@@ -74,16 +74,27 @@ fn the_whole_stack_is_there_with_images_pinned_by_tag() {
         "auth",
         "mcp",
     ] {
-        assert!(names.contains(needed), "the stack has no {needed}: {names:?}");
+        assert!(
+            names.contains(needed),
+            "the stack has no {needed}: {names:?}"
+        );
     }
     for (name, service) in services {
         let Some(image) = service["image"].as_str() else {
-            assert!(service["build"].is_mapping(), "{name:?} has neither image nor build");
+            assert!(
+                service["build"].is_mapping(),
+                "{name:?} has neither image nor build"
+            );
             continue;
         };
-        let tag = image.rsplit_once(':').map(|(_, tag)| tag).unwrap_or_default();
+        let tag = image
+            .rsplit_once(':')
+            .map(|(_, tag)| tag)
+            .unwrap_or_default();
         assert!(
-            tag.chars().next().is_some_and(|c| c.is_ascii_digit() || c == 'v')
+            tag.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == 'v')
                 && tag.chars().any(|c| c.is_ascii_digit()),
             "{name:?} uses {image}: pin a version tag"
         );
@@ -107,7 +118,10 @@ fn every_mounted_file_exists() {
             continue; // build output (checked by the e2e test below) and the host's own root
         }
         let path = compose_dir().join(host);
-        assert!(path.exists(), "{service} mounts {host}, which does not exist");
+        assert!(
+            path.exists(),
+            "{service} mounts {host}, which does not exist"
+        );
     }
     // The configs the services are started with are the mounted ones.
     let mounted: BTreeSet<&str> = mounts.iter().map(|(_, h, _)| h.as_str()).collect();
@@ -197,16 +211,23 @@ fn the_gateways_plugin_configs_are_accepted_by_the_core() {
     // Every router sends traffic through one of them, first.
     for (name, router) in dynamic["http"]["routers"].as_mapping().unwrap() {
         let first = strings(&router["middlewares"])[0];
-        assert!(first.starts_with("gatetrace-"), "router {name:?} starts with {first}");
+        assert!(
+            first.starts_with("gatetrace-"),
+            "router {name:?} starts with {first}"
+        );
     }
     // The compose stack sets every variable the dynamic config reads.
-    let text = std::fs::read_to_string(testkit::workspace_root().join("examples/traefik/dynamic.yml"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(testkit::workspace_root().join("examples/traefik/dynamic.yml"))
+            .unwrap();
     let compose = compose();
     let env = &compose["services"]["traefik"]["environment"];
     for part in text.split("{{ env \"").skip(1) {
         let var = part.split('"').next().unwrap();
-        assert!(env[var].is_string(), "the compose Traefik does not set {var}");
+        assert!(
+            env[var].is_string(),
+            "the compose Traefik does not set {var}"
+        );
     }
 }
 
@@ -226,7 +247,10 @@ fn prometheus_scrapes_every_service_of_the_stack_with_exemplars_on() {
         .as_str()
         .unwrap();
     let port = listen.rsplit_once(':').unwrap().1;
-    assert!(targets.contains(&format!("collector:{port}").as_str()), "{targets:?}");
+    assert!(
+        targets.contains(&format!("collector:{port}").as_str()),
+        "{targets:?}"
+    );
     for target in &targets {
         let host = target
             .split_once("://")
@@ -234,7 +258,10 @@ fn prometheus_scrapes_every_service_of_the_stack_with_exemplars_on() {
             .split([':', '/'])
             .next()
             .unwrap();
-        assert!(services[host].is_mapping(), "{target}: no service {host} in the stack");
+        assert!(
+            services[host].is_mapping(),
+            "{target}: no service {host} in the stack"
+        );
     }
     assert!(
         strings(&services["prometheus"]["command"]).contains(&"--enable-feature=exemplar-storage")

@@ -80,11 +80,7 @@ impl Demo {
             .filter_map(|line| line.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
             .collect();
-        Self {
-            child,
-            output,
-            env,
-        }
+        Self { child, output, env }
     }
 
     fn url(&self, name: &str) -> &str {
@@ -162,7 +158,8 @@ fn dashboard_queries() -> Vec<(String, String)> {
     let mut queries = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let dashboard: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for panel in dashboard["panels"].as_array().unwrap() {
             for target in panel["targets"].as_array().into_iter().flatten() {
                 let datasource = target["datasource"]["type"]
@@ -292,20 +289,36 @@ fn the_demo_stack_serves_every_dashboard_query_and_recipe_alone() {
         .map(|r| (r["name"].as_str().unwrap(), r["state"].as_str().unwrap()))
         .collect();
     assert!(states.len() >= 15, "{states:?}");
-    assert_eq!(states["TlsCertificateExpiringSoon"], "pending", "{states:?}");
+    assert_eq!(
+        states["TlsCertificateExpiringSoon"], "pending",
+        "{states:?}"
+    );
     assert_eq!(states["McpServiceDown"], "inactive", "{states:?}");
 
     // The justfile's recipes that need no Docker, against the running demo.
     let env_file = work.join("demo.env");
     let (ok, out) = just(&env_file, &["health-check"]);
     assert!(ok, "just health-check:\n{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 10, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok ")).count(),
+        10,
+        "{out}"
+    );
     let (ok, out) = just(&env_file, &["metrics"]);
-    assert!(ok && out.contains("mcp_oauth_requests_total{"), "just metrics:\n{out}");
+    assert!(
+        ok && out.contains("mcp_oauth_requests_total{"),
+        "just metrics:\n{out}"
+    );
     let (ok, out) = just(&env_file, &["alerts"]);
-    assert!(ok && out.contains("TlsCertificateExpiringSoon"), "just alerts:\n{out}");
+    assert!(
+        ok && out.contains("TlsCertificateExpiringSoon"),
+        "just alerts:\n{out}"
+    );
     let (ok, out) = just(&env_file, &["logs", "access", "5"]);
-    assert!(ok && out.lines().count() == 5 && out.contains("\"trace_id\""), "just logs:\n{out}");
+    assert!(
+        ok && out.lines().count() == 5 && out.contains("\"trace_id\""),
+        "just logs:\n{out}"
+    );
     let (ok, out) = just(&env_file, &["stats"]);
     let pids: Vec<String> = demo
         .url("DEMO_PIDS")
@@ -313,9 +326,15 @@ fn the_demo_stack_serves_every_dashboard_query_and_recipe_alone() {
         .map(str::to_owned)
         .collect();
     assert!(pids.len() >= 10, "{pids:?}");
-    assert!(ok && pids.iter().all(|pid| out.contains(pid.as_str())), "just stats:\n{out}");
+    assert!(
+        ok && pids.iter().all(|pid| out.contains(pid.as_str())),
+        "just stats:\n{out}"
+    );
     let (ok, out) = just(&env_file, &["--dry-run", "monitoring-up"]);
-    assert!(ok && out.contains("docker compose -f"), "just --dry-run monitoring-up:\n{out}");
+    assert!(
+        ok && out.contains("docker compose -f"),
+        "just --dry-run monitoring-up:\n{out}"
+    );
     let (ok, out) = just(Path::new("/nonexistent/demo.env"), &["metrics"]);
     assert!(!ok && out.contains("no running demo"), "{out}");
 
@@ -323,8 +342,14 @@ fn the_demo_stack_serves_every_dashboard_query_and_recipe_alone() {
     let status = demo.interrupt();
     let output = demo.output();
     assert!(status.success(), "the demo exited {status}:\n{output}");
-    assert!(output.contains("driver: closed 3 open sessions"), "{output}");
+    assert!(
+        output.contains("driver: closed 3 open sessions"),
+        "{output}"
+    );
     for pid in &pids {
-        assert!(!pid_alive(pid), "process {pid} outlived the demo:\n{output}");
+        assert!(
+            !pid_alive(pid),
+            "process {pid} outlived the demo:\n{output}"
+        );
     }
 }

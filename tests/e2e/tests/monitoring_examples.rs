@@ -236,14 +236,28 @@ fn check_logql(query: &str) -> Result<Vec<String>, String> {
         labels.push(name.to_owned());
     }
     let pipeline = rest[end + 1..].trim();
-    for stage in pipeline.split(" | ").map(str::trim).filter(|s| !s.is_empty()) {
+    for stage in pipeline
+        .split(" | ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let stage = stage.trim_start_matches('|').trim();
         let word = stage.split_whitespace().next().unwrap_or_default();
         let known = [
-            "json", "logfmt", "regexp", "pattern", "unpack", "line_format", "label_format",
-            "drop", "keep", "decolorize",
+            "json",
+            "logfmt",
+            "regexp",
+            "pattern",
+            "unpack",
+            "line_format",
+            "label_format",
+            "drop",
+            "keep",
+            "decolorize",
         ];
-        let filter = ["=", "~", "!=", "!~"].iter().any(|op| stage.starts_with(op));
+        let filter = ["=", "~", "!=", "!~"]
+            .iter()
+            .any(|op| stage.starts_with(op));
         if !known.contains(&word) && !filter && !stage.contains(['=', '>', '<']) {
             return Err(format!("unknown stage `{stage}`"));
         }
@@ -278,7 +292,13 @@ fn the_dashboards_logql_is_well_formed_and_uses_labels_alloy_sets() {
     }
     assert!(checked >= 1);
     assert_eq!(check_logql("{job=\"a\"} | json").unwrap(), ["job"]);
-    for bad in ["job=\"a\"", "{job=a}", "{job=\"a\"", "{1x=\"a\"}", "{job=\"a\"} | frobnicate"] {
+    for bad in [
+        "job=\"a\"",
+        "{job=a}",
+        "{job=\"a\"",
+        "{1x=\"a\"}",
+        "{job=\"a\"} | frobnicate",
+    ] {
         assert!(check_logql(bad).is_err(), "{bad} passed");
     }
 }

@@ -149,7 +149,10 @@ pub fn prometheus_config(root: &Path, ports: &Ports) -> Result<String> {
             .split_once("://")
             .map_or(target.as_str(), |(_, rest)| rest);
         if !host.starts_with("127.0.0.1:") {
-            bail!("{} scrapes {target}, which the demo does not run", path.display());
+            bail!(
+                "{} scrapes {target}, which the demo does not run",
+                path.display()
+            );
         }
     }
     serde_yaml::to_string(&config).context("write the demo's prometheus.yml")
@@ -164,7 +167,12 @@ pub fn static_targets(config: &Value) -> Result<Vec<String>> {
     {
         for static_config in job["static_configs"].as_sequence().into_iter().flatten() {
             for target in static_config["targets"].as_sequence().into_iter().flatten() {
-                targets.push(target.as_str().context("a target is not a string")?.to_owned());
+                targets.push(
+                    target
+                        .as_str()
+                        .context("a target is not a string")?
+                        .to_owned(),
+                );
             }
         }
     }
@@ -231,7 +239,8 @@ mod tests {
     fn the_monitoring_example_maps_onto_the_demo() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let ports = Ports::pick().unwrap();
-        let config: Value = serde_yaml::from_str(&prometheus_config(root, &ports).unwrap()).unwrap();
+        let config: Value =
+            serde_yaml::from_str(&prometheus_config(root, &ports).unwrap()).unwrap();
         assert_eq!(config["global"]["scrape_interval"], "2s");
         assert!(config.get("alerting").is_none());
         let targets = static_targets(&config).unwrap();

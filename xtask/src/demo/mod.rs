@@ -60,7 +60,12 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
         ctx.cache.display()
     ));
     let tools = tools::demo_tools(ctx)?;
-    let dirs = Dirs::prepare(&args.dir.clone().unwrap_or_else(|| ctx.root.join("target/demo")))?;
+    let dirs = Dirs::prepare(
+        &args
+            .dir
+            .clone()
+            .unwrap_or_else(|| ctx.root.join("target/demo")),
+    )?;
     let ports = Ports::pick()?;
     say(&format!(
         "starting the stack in {} (logs in {})",
@@ -68,13 +73,18 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<()> {
         dirs.logs.display()
     ));
     let mut stack = Stack::new(&dirs.logs, started);
-    let outcome = run_stack(ctx, args, &services::Setup {
-        tools: &tools,
-        dirs: &dirs,
-        ports: &ports,
-        collector: &collector,
-        wasm_dir: &wasm_dir,
-    }, &mut stack);
+    let outcome = run_stack(
+        ctx,
+        args,
+        &services::Setup {
+            tools: &tools,
+            dirs: &dirs,
+            ports: &ports,
+            collector: &collector,
+            wasm_dir: &wasm_dir,
+        },
+        &mut stack,
+    );
     stack.stop_all();
     if outcome.is_ok() {
         say(&format!("done in {}", proc::secs(started.elapsed())));
@@ -130,7 +140,10 @@ fn run_stack(ctx: &Ctx, args: &DemoArgs, setup: &services::Setup, stack: &mut St
         );
     }
     if !problems.is_empty() {
-        bail!("the demo did not show what it should:\n  {}", problems.join("\n  "));
+        bail!(
+            "the demo did not show what it should:\n  {}",
+            problems.join("\n  ")
+        );
     }
     Ok(())
 }

@@ -28,7 +28,10 @@ const SEED_METRICS: [(&str, &str); 5] = [
         "mcp_oauth_request_duration_seconds",
         "sum(mcp_oauth_request_duration_seconds_count)",
     ),
-    ("mcp_oauth_active_sessions", "sum(mcp_oauth_active_sessions)"),
+    (
+        "mcp_oauth_active_sessions",
+        "sum(mcp_oauth_active_sessions)",
+    ),
     (
         "mcp_oauth_token_validations_total",
         "sum(mcp_oauth_token_validations_total)",
@@ -52,7 +55,11 @@ const SEED_QUERIES: [&str; 5] = [
 const TOOL_HISTOGRAM: &str = "mcp_server_operation_duration_seconds";
 
 /// What a query parameter value must encode (all but RFC 3986's unreserved characters).
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Access lines shown.
 const ACCESS_LINES: usize = 6;
@@ -101,7 +108,10 @@ fn keyed(prometheus: &str, expr: &str, by: &[&str]) -> Result<BTreeMap<String, f
 }
 
 fn heading(title: &str) {
-    println!("\n== {title} {}", "=".repeat(78usize.saturating_sub(title.len() + 4)));
+    println!(
+        "\n== {title} {}",
+        "=".repeat(78usize.saturating_sub(title.len() + 4))
+    );
 }
 
 fn millis(seconds: Option<f64>) -> String {
@@ -240,7 +250,10 @@ fn tools(prom: &str) -> Result<()> {
         )
     };
     let (p50, p95) = (quantile(0.5)?, quantile(0.95)?);
-    println!("  {:<24} {:>7} {:>7} {:>9} {:>9}", "tool", "calls/s", "errors", "p50", "p95");
+    println!(
+        "  {:<24} {:>7} {:>7} {:>9} {:>9}",
+        "tool", "calls/s", "errors", "p50", "p95"
+    );
     for (tool, r) in &rate {
         println!(
             "  {tool:<24} {r:>7.2} {:>7} {:>9} {:>9}",
@@ -271,7 +284,10 @@ fn totals(prom: &str) -> Result<()> {
     );
     println!(
         "  token validations:    {}",
-        list("sum by (result) (mcp_oauth_token_validations_total)", "result")?
+        list(
+            "sum by (result) (mcp_oauth_token_validations_total)",
+            "result"
+        )?
     );
     let registrations = query(prom, "sum(mcp_oauth_client_registrations_total)")?
         .first()
@@ -376,8 +392,18 @@ pub fn print_urls(urls: &[(&str, String)]) {
         })
         .collect();
     println!("  collector metrics:   {}/metrics", get("COLLECTOR_URL"));
-    println!("  Prometheus (seed queries): {prometheus}/graph?{}", graph.join("&"));
+    println!(
+        "  Prometheus (seed queries): {prometheus}/graph?{}",
+        graph.join("&")
+    );
     println!("  Prometheus alerts:   {prometheus}/alerts");
-    println!("  Traefik dashboard:   {}/dashboard/", get("TRAEFIK_API_URL"));
-    println!("  gateway (MCP, OAuth): {}/mcp, {}/.well-known/oauth-authorization-server", get("GATEWAY_URL"), get("GATEWAY_URL"));
+    println!(
+        "  Traefik dashboard:   {}/dashboard/",
+        get("TRAEFIK_API_URL")
+    );
+    println!(
+        "  gateway (MCP, OAuth): {}/mcp, {}/.well-known/oauth-authorization-server",
+        get("GATEWAY_URL"),
+        get("GATEWAY_URL")
+    );
 }

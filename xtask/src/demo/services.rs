@@ -97,16 +97,24 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
         "redis-exporter",
         Command::new(&tools.redis_exporter)
             .arg(format!("--redis.addr=redis://127.0.0.1:{}", ports.redis))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", ports.redis_exporter)),
+            .arg(format!(
+                "--web.listen-address=127.0.0.1:{}",
+                ports.redis_exporter
+            )),
         || http::answers(&url(ports.redis_exporter, "/metrics")),
     )?;
     stack.start(
         "node-exporter",
-        Command::new(&tools.node_exporter)
-            .arg(format!("--web.listen-address=127.0.0.1:{}", ports.node_exporter)),
+        Command::new(&tools.node_exporter).arg(format!(
+            "--web.listen-address=127.0.0.1:{}",
+            ports.node_exporter
+        )),
         || http::answers(&url(ports.node_exporter, "/metrics")),
     )?;
-    let blackbox = ctx.root.join(config::MONITORING_EXAMPLE).join("blackbox/blackbox.yml");
+    let blackbox = ctx
+        .root
+        .join(config::MONITORING_EXAMPLE)
+        .join("blackbox/blackbox.yml");
     stack.start(
         "blackbox-exporter",
         Command::new(&tools.blackbox_exporter)
@@ -123,7 +131,10 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
                 "--checkpoint={}",
                 dirs.state.join("checkpoint.json").display()
             ))
-            .arg(format!("--access-log={}", dirs.logs.join(ACCESS_LOG).display()))
+            .arg(format!(
+                "--access-log={}",
+                dirs.logs.join(ACCESS_LOG).display()
+            ))
             .arg("--log=warn"),
         || http::answers(&url(ports.collector, "/ready")),
     )?;
@@ -152,8 +163,12 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
     let local = dirs.traefik.join("plugins-local/src/gatetrace");
     std::fs::create_dir_all(&local)?;
     for file in ["plugin.wasm", ".traefik.yml"] {
-        std::fs::copy(plugin.join(file), local.join(file))
-            .with_context(|| format!("copy {} into Traefik's plugins", plugin.join(file).display()))?;
+        std::fs::copy(plugin.join(file), local.join(file)).with_context(|| {
+            format!(
+                "copy {} into Traefik's plugins",
+                plugin.join(file).display()
+            )
+        })?;
     }
     stack.start(
         "traefik",
@@ -168,13 +183,22 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
     )?;
 
     let prometheus_file = dirs.root.join("prometheus.yml");
-    std::fs::write(&prometheus_file, config::prometheus_config(&ctx.root, ports)?)?;
+    std::fs::write(
+        &prometheus_file,
+        config::prometheus_config(&ctx.root, ports)?,
+    )?;
     stack.start(
         "prometheus",
         Command::new(&tools.prometheus)
             .arg(format!("--config.file={}", prometheus_file.display()))
-            .arg(format!("--storage.tsdb.path={}", dirs.prometheus_data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", ports.prometheus))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dirs.prometheus_data.display()
+            ))
+            .arg(format!(
+                "--web.listen-address=127.0.0.1:{}",
+                ports.prometheus
+            ))
             .args(["--enable-feature=exemplar-storage", "--log.level=warn"]),
         || http::answers(&url(ports.prometheus, "/-/ready")),
     )?;
@@ -192,15 +216,34 @@ struct Secrets {
 
 impl Secrets {
     fn generate(tools: &DemoTools, dir: &Path) -> Result<Self> {
-        let (cert, key, jwt_key) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("jwt.pem"));
+        let (cert, key, jwt_key) = (
+            dir.join("tls.crt"),
+            dir.join("tls.key"),
+            dir.join("jwt.pem"),
+        );
         let openssl = |args: &[&str]| {
-            proc::capture(Command::new(&tools.openssl).args(args), Duration::from_secs(60))
+            proc::capture(
+                Command::new(&tools.openssl).args(args),
+                Duration::from_secs(60),
+            )
         };
         let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
         openssl(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", CERT_DAYS, "-subj",
-            "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout",
-            &key_s, "-out", &cert_s,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            CERT_DAYS,
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            &key_s,
+            "-out",
+            &cert_s,
         ])
         .context("make the demo's self-signed certificate")?;
         let jwt_s = jwt_key.display().to_string();
@@ -254,7 +297,10 @@ fn write_traefik_config(ctx: &Ctx, setup: &Setup) -> Result<PathBuf> {
         ("DYNAMIC_CONFIG", dynamic.display().to_string()),
         ("SPOOL_DIR", dirs.spool.display().to_string()),
     ];
-    std::fs::write(&static_file, config::traefik_file(&ctx.root, "traefik.yml", &vars)?)?;
+    std::fs::write(
+        &static_file,
+        config::traefik_file(&ctx.root, "traefik.yml", &vars)?,
+    )?;
     Ok(static_file)
 }
 
@@ -292,7 +338,10 @@ pub fn start_driver(
     stack: &mut Stack,
 ) -> Result<Driver> {
     let log_path = setup.dirs.logs.join(format!("{DRIVER}.log"));
-    let log = OpenOptions::new().create(true).append(true).open(&log_path)?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
     let mut cmd = Command::new(&setup.tools.python);
     cmd.arg(ctx.root.join(PYTHON_DIR).join("driver.py"))
         .arg(format!("--gateway={}", url(setup.ports.web, "")))
@@ -329,7 +378,10 @@ pub fn urls(setup: &Setup) -> Vec<(&'static str, String)> {
     let ports = setup.ports;
     vec![
         ("GATEWAY_URL", url(ports.web, "")),
-        ("GATEWAY_TLS_URL", format!("https://127.0.0.1:{}", ports.websecure)),
+        (
+            "GATEWAY_TLS_URL",
+            format!("https://127.0.0.1:{}", ports.websecure),
+        ),
         ("COLLECTOR_URL", url(ports.collector, "")),
         ("PROMETHEUS_URL", url(ports.prometheus, "")),
         ("TRAEFIK_API_URL", url(ports.traefik, "")),

@@ -65,7 +65,10 @@ impl Stack {
         while !ready() {
             let service = self.services.last_mut().context("just pushed")?;
             if let Some(status) = service.child.try_wait()? {
-                bail!("{name} exited before it answered ({status}):\n{}", tail(&log));
+                bail!(
+                    "{name} exited before it answered ({status}):\n{}",
+                    tail(&log)
+                );
             }
             if proc::interrupted() {
                 bail!("interrupted while starting {name}");
@@ -152,10 +155,7 @@ impl Drop for Stack {
 
 /// Prints `xtask demo [ 12.3s] text`.
 pub fn say(started: Instant, text: &str) {
-    println!(
-        "xtask demo [{:>6}] {text}",
-        proc::secs(started.elapsed())
-    );
+    println!("xtask demo [{:>6}] {text}", proc::secs(started.elapsed()));
 }
 
 /// The last lines of a log file, indented, for error messages.
