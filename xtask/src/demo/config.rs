@@ -13,6 +13,14 @@ pub const TRAEFIK_EXAMPLE: &str = "examples/traefik";
 /// Where the monitoring example is, below the workspace root.
 pub const MONITORING_EXAMPLE: &str = "examples/monitoring";
 
+/// The only address the demo listens on and connects to.
+pub const LOOPBACK: &str = "127.0.0.1";
+
+/// `LOOPBACK:port`.
+pub fn loopback(port: u16) -> String {
+    format!("{LOOPBACK}:{port}")
+}
+
 /// Prometheus's intervals in the demo: short, so rates and alert states exist within it.
 const DEMO_INTERVAL: &str = "2s";
 
@@ -36,7 +44,7 @@ impl Ports {
     /// Ports that were free a moment ago (all bound at once, so they differ).
     pub fn pick() -> Result<Self> {
         let listeners = (0..11)
-            .map(|_| TcpListener::bind("127.0.0.1:0"))
+            .map(|_| TcpListener::bind((LOOPBACK, 0)))
             .collect::<std::io::Result<Vec<_>>>()
             .context("bind loopback ports")?;
         let ports = listeners
@@ -120,7 +128,7 @@ pub fn prometheus_config(root: &Path, ports: &Ports) -> Result<String> {
     let mut text =
         std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
     for (address, port) in ports.compose_addresses() {
-        text = text.replace(address, &format!("127.0.0.1:{port}"));
+        text = text.replace(address, &loopback(port));
     }
     let mut config: Value =
         serde_yaml::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
@@ -148,7 +156,7 @@ pub fn prometheus_config(root: &Path, ports: &Ports) -> Result<String> {
         let host = target
             .split_once("://")
             .map_or(target.as_str(), |(_, rest)| rest);
-        if !host.starts_with("127.0.0.1:") {
+        if !host.starts_with(&format!("{LOOPBACK}:")) {
             bail!(
                 "{} scrapes {target}, which the demo does not run",
                 path.display()

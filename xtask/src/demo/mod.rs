@@ -113,7 +113,7 @@ fn run_stack(ctx: &Ctx, args: &DemoArgs, setup: &services::Setup, stack: &mut St
     stack.say("reading the figures from Prometheus while the sessions are still open");
     std::thread::sleep(SETTLE);
     let problems = report::print(&report::Sources {
-        prometheus: format!("http://127.0.0.1:{}", setup.ports.prometheus),
+        prometheus: format!("http://{}", config::loopback(setup.ports.prometheus)),
         access_log: setup.dirs.logs.join(services::ACCESS_LOG),
     })?;
     let urls = services::urls(setup);

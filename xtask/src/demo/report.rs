@@ -11,6 +11,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use super::http;
+use super::services::OAUTH_METADATA;
 
 /// Where the figures come from.
 #[derive(Debug)]
@@ -402,7 +403,7 @@ pub fn print_urls(urls: &[(&str, String)]) {
         get("TRAEFIK_API_URL")
     );
     println!(
-        "  gateway (MCP, OAuth): {}/mcp, {}/.well-known/oauth-authorization-server",
+        "  gateway (MCP, OAuth): {}/mcp, {}{OAUTH_METADATA}",
         get("GATEWAY_URL"),
         get("GATEWAY_URL")
     );

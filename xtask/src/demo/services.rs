@@ -27,6 +27,8 @@ pub const ACCESS_LOG: &str = "access.ndjson";
 const PYTHON_DIR: &str = "examples/demo";
 /// The line the driver prints when the full mix is over.
 const MIX_DONE: &str = "driver: mix done";
+/// The auth service's metadata, answered once it (and the gateway's route to it) is up.
+pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
 /// The gateway's node name (salts the plugin's ids).
 const NODE_NAME: &str = "demo-gateway";
 /// Validity of the demo's self-signed certificate: under the 7 days the certificate alert
@@ -73,11 +75,11 @@ pub fn build_collector() -> Result<PathBuf> {
 }
 
 fn url(port: u16, path: &str) -> String {
-    format!("http://127.0.0.1:{port}{path}")
+    format!("http://{}{path}", config::loopback(port))
 }
 
 fn listens(port: u16) -> bool {
-    TcpStream::connect(("127.0.0.1", port)).is_ok()
+    TcpStream::connect((config::LOOPBACK, port)).is_ok()
 }
 
 /// Starts everything but the driver, each once the ones it needs answer.
@@ -88,7 +90,12 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
     stack.start(
         "redis",
         Command::new(&tools.redis_server)
-            .args(["--bind", "127.0.0.1", "--port", &ports.redis.to_string()])
+            .args([
+                "--bind",
+                config::LOOPBACK,
+                "--port",
+                &ports.redis.to_string(),
+            ])
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(&dirs.state),
         || listens(ports.redis),
@@ -96,18 +103,21 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
     stack.start(
         "redis-exporter",
         Command::new(&tools.redis_exporter)
-            .arg(format!("--redis.addr=redis://127.0.0.1:{}", ports.redis))
             .arg(format!(
-                "--web.listen-address=127.0.0.1:{}",
-                ports.redis_exporter
+                "--redis.addr=redis://{}",
+                config::loopback(ports.redis)
+            ))
+            .arg(format!(
+                "--web.listen-address={}",
+                config::loopback(ports.redis_exporter)
             )),
         || http::answers(&url(ports.redis_exporter, "/metrics")),
     )?;
     stack.start(
         "node-exporter",
         Command::new(&tools.node_exporter).arg(format!(
-            "--web.listen-address=127.0.0.1:{}",
-            ports.node_exporter
+            "--web.listen-address={}",
+            config::loopback(ports.node_exporter)
         )),
         || http::answers(&url(ports.node_exporter, "/metrics")),
     )?;
@@ -119,13 +129,16 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
         "blackbox-exporter",
         Command::new(&tools.blackbox_exporter)
             .arg(format!("--config.file={}", blackbox.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", ports.blackbox)),
+            .arg(format!(
+                "--web.listen-address={}",
+                config::loopback(ports.blackbox)
+            )),
         || http::answers(&url(ports.blackbox, "/metrics")),
     )?;
     stack.start(
         "collector",
         Command::new(setup.collector)
-            .arg(format!("--listen=127.0.0.1:{}", ports.collector))
+            .arg(format!("--listen={}", config::loopback(ports.collector)))
             .arg(format!("--spool-dir={}", dirs.spool.display()))
             .arg(format!(
                 "--checkpoint={}",
@@ -147,7 +160,7 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
             .args(["--port", &ports.auth.to_string()])
             .current_dir(&dirs.state)
             .envs(auth_env(ports, &secrets)),
-        || http::answers(&url(ports.auth, "/.well-known/oauth-authorization-server")),
+        || http::answers(&url(ports.auth, OAUTH_METADATA)),
     )?;
     stack.start(
         "mcp",
@@ -178,7 +191,7 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
             .envs(traefik_env(ports, &secrets)),
         || {
             http::answers(&url(ports.traefik, "/ping"))
-                && http::answers(&url(ports.web, "/.well-known/oauth-authorization-server"))
+                && http::answers(&url(ports.web, OAUTH_METADATA))
         },
     )?;
 
@@ -196,8 +209,8 @@ pub fn start_all(ctx: &Ctx, setup: &Setup, stack: &mut Stack) -> Result<()> {
                 dirs.prometheus_data.display()
             ))
             .arg(format!(
-                "--web.listen-address=127.0.0.1:{}",
-                ports.prometheus
+                "--web.listen-address={}",
+                config::loopback(ports.prometheus)
             ))
             .args(["--enable-feature=exemplar-storage", "--log.level=warn"]),
         || http::answers(&url(ports.prometheus, "/-/ready")),
@@ -269,7 +282,10 @@ fn auth_env(ports: &Ports, secrets: &Secrets) -> Vec<(&'static str, String)> {
         ("JWT_SECRET", secrets.jwt_secret.clone()),
         ("JWT_PRIVATE_KEY_B64", secrets.jwt_key_b64.clone()),
         ("BASE_DOMAIN", "localhost".into()),
-        ("REDIS_URL", format!("redis://127.0.0.1:{}/0", ports.redis)),
+        (
+            "REDIS_URL",
+            format!("redis://{}/0", config::loopback(ports.redis)),
+        ),
         ("REDIS_PASSWORD", String::new()),
         ("ACCESS_TOKEN_LIFETIME", "3600".into()),
         ("REFRESH_TOKEN_LIFETIME", "86400".into()),
@@ -288,7 +304,7 @@ fn auth_env(ports: &Ports, secrets: &Secrets) -> Vec<(&'static str, String)> {
 fn write_traefik_config(ctx: &Ctx, setup: &Setup) -> Result<PathBuf> {
     let (dirs, ports) = (setup.dirs, setup.ports);
     let static_file = dirs.root.join("traefik.yml");
-    let loopback = |port: u16| format!("127.0.0.1:{port}");
+    let loopback = config::loopback;
     let dynamic = ctx.root.join(config::TRAEFIK_EXAMPLE).join("dynamic.yml");
     let vars = [
         ("WEB_ADDRESS", loopback(ports.web)),
@@ -345,7 +361,10 @@ pub fn start_driver(
     let mut cmd = Command::new(&setup.tools.python);
     cmd.arg(ctx.root.join(PYTHON_DIR).join("driver.py"))
         .arg(format!("--gateway={}", url(setup.ports.web, "")))
-        .arg(format!("--redis=redis://127.0.0.1:{}/0", setup.ports.redis))
+        .arg(format!(
+            "--redis=redis://{}/0",
+            config::loopback(setup.ports.redis)
+        ))
         .arg(format!("--mix-secs={mix_secs}"))
         .env("PYTHONWARNINGS", "ignore::DeprecationWarning")
         .env("PYTHONUNBUFFERED", "1")
@@ -380,7 +399,7 @@ pub fn urls(setup: &Setup) -> Vec<(&'static str, String)> {
         ("GATEWAY_URL", url(ports.web, "")),
         (
             "GATEWAY_TLS_URL",
-            format!("https://127.0.0.1:{}", ports.websecure),
+            format!("https://{}", config::loopback(ports.websecure)),
         ),
         ("COLLECTOR_URL", url(ports.collector, "")),
         ("PROMETHEUS_URL", url(ports.prometheus, "")),
