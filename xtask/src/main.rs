@@ -1,8 +1,9 @@
 //! `cargo xtask`: set-up and orchestration for gatetrace — builds the wasm plugins, installs
-//! the tools the end-to-end tests need, runs every test, and starts the demo.
+//! the tools the end-to-end tests need, runs every test, runs the demo and packages the plugin.
 
 mod apt;
 mod demo;
+mod package;
 mod proc;
 mod test;
 mod toolchain;
@@ -28,8 +29,12 @@ enum Command {
     Wasm,
     /// The one test command: fmt, clippy, wasm builds, tool installs, every test.
     Test,
-    /// Build the plugins and run the collector until Ctrl-C.
-    Demo,
+    /// The MCP OAuth gateway in miniature: real Traefik with the plugin, the seed's auth
+    /// service, a FastMCP server, the collector and Prometheus, driven by real traffic; prints
+    /// what an operator sees, then stops everything (or keeps it running with `--keep`).
+    Demo(demo::DemoArgs),
+    /// Write `target/gatetrace-<version>.zip` for the Traefik plugin catalog.
+    Package,
     /// Install the e2e tools and write `target/gatetrace-env.sh` (to `source` before running
     /// single e2e tests by hand with `cargo test -- --ignored`).
     Tools,
@@ -53,7 +58,8 @@ fn dispatch(command: &Command, ctx: &Ctx) -> Result<()> {
     match command {
         Command::Wasm => wasm::build_all(ctx).map(drop),
         Command::Test => test::run(ctx),
-        Command::Demo => demo::run(ctx),
+        Command::Demo(args) => demo::run(ctx, args),
+        Command::Package => package::write_zip(ctx).map(drop),
         Command::Tools => tools::write_env_file(ctx),
     }
 }

