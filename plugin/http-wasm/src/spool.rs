@@ -107,7 +107,7 @@ pub enum Outcome {
     Failed(io::Error),
 }
 
-/// Appends lines to the spool of one plugin instance. The core's [`spool::SpoolWriter`] decides
+/// Appends lines to the spool of one plugin instance. The core's [`spool::SpoolPlan`] decides
 /// (which window, when to probe for a full spool, what is dropped and reported); this type does
 /// the I/O and keeps the segment of the current window open, and only that one: when a record
 /// lands in a new window, the old handle is closed before anything else, so a line only ever
@@ -116,7 +116,7 @@ pub enum Outcome {
 /// unlinking it, so the handle an idle instance still holds pins no disk space.
 pub struct SpoolWriter<D: SpoolDir> {
     dir: D,
-    plan: spool::SpoolWriter,
+    plan: spool::SpoolPlan,
     /// The open segment and its window (none before the first write of a window, when the
     /// spool is full, or after a failed open or write).
     open: Option<(u64, D::File)>,
@@ -136,7 +136,7 @@ impl<D: SpoolDir> SpoolWriter<D> {
     pub fn new(dir: D, layout: SpoolLayout) -> Self {
         Self {
             dir,
-            plan: spool::SpoolWriter::new(layout),
+            plan: spool::SpoolPlan::new(layout),
             open: None,
         }
     }

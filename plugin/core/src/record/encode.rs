@@ -1,12 +1,73 @@
-//! The record's JSON encoder for the hot path: writes exactly the bytes `serde_json` would
-//! (same field order, same escapes) without serde's machinery, and stops early once a line
-//! cannot fit the cap.
+//! Writing a record as one NDJSON line: the hot path of both plugins. The encoder writes
+//! exactly the bytes `serde_json` would (same field order, same escapes) and stops early once
+//! a line cannot fit the cap; the shrink ladder then drops and cuts fields until it fits.
+//!
+//! Hand-written on purpose: measured in the harness, serde's machinery cost the plugins
+//! instructions per request and wasm size (`plugin/http-wasm/bench/results.md`). The tests
+//! below hold it byte-equal to `serde_json` for every field, escape and enum value.
 
-use crate::record::{HostKind, MAX_LINE_BYTES, RecordRef, SessionEvent, TokenResult};
+use crate::hex::HEX_DIGITS;
+
+use super::{HostKind, MAX_LINE_BYTES, Record, RecordRef, SessionEvent, TokenResult};
+
+impl Record {
+    /// The record as one NDJSON line (JSON + `\n`), at most [`MAX_LINE_BYTES`] long.
+    #[must_use]
+    pub fn to_ndjson_line(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
+        self.write_ndjson_line(&mut out);
+        out
+    }
+
+    /// Appends the record as one NDJSON line to `out`; see [`RecordRef::write_ndjson_line`].
+    pub fn write_ndjson_line(&self, out: &mut Vec<u8>) {
+        self.borrowed().write_ndjson_line(out);
+    }
+}
+
+impl RecordRef<'_> {
+    /// Appends the record as one NDJSON line to `out` (reusing its allocation). When the line
+    /// would be longer than [`MAX_LINE_BYTES`], optional fields are dropped and long strings
+    /// cut, in that order, until it fits; a longer line is never written.
+    pub fn write_ndjson_line(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        if append_line(self, out) {
+            return;
+        }
+        let mut shrunk = self.clone();
+        let steps: [fn(&mut Self); 5] = [
+            |r| r.user_agent = None,
+            |r| r.client_addr = None,
+            |r| r.host = None,
+            |r| *r = shortened(r, 128, 16),
+            |r| *r = shortened(r, 32, 4),
+        ];
+        for step in steps {
+            step(&mut shrunk);
+            if append_line(&shrunk, out) {
+                return;
+            }
+        }
+        // Unreachable in practice: after the last step every string is at most 32 characters
+        // (≤ 192 encoded bytes each), far below the cap. Keep the promise regardless.
+        out.truncate(start);
+    }
+}
+
+/// `record` with every string cut to `max_chars` characters and at most `max_counters`
+/// counters.
+fn shortened<'a>(record: &RecordRef<'a>, max_chars: usize, max_counters: usize) -> RecordRef<'a> {
+    let mut short = record.map_strings(|&text| match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    });
+    short.counters.truncate(max_counters);
+    short
+}
 
 /// Appends `record` as JSON plus `\n` to `out`; returns false (with `out` cut back to its
 /// old length) when the line would exceed [`MAX_LINE_BYTES`].
-pub(crate) fn append_line(record: &RecordRef<'_>, out: &mut Vec<u8>) -> bool {
+fn append_line(record: &RecordRef<'_>, out: &mut Vec<u8>) -> bool {
     let start = out.len();
     let mut enc = Encoder {
         out,
@@ -189,14 +250,13 @@ impl Encoder<'_> {
             plain_from = i + 1;
             i += 1;
             if escape.is_empty() {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 self.out.extend_from_slice(&[
                     b'\\',
                     b'u',
                     b'0',
                     b'0',
-                    HEX[usize::from(b >> 4)],
-                    HEX[usize::from(b & 0xf)],
+                    HEX_DIGITS[usize::from(b >> 4)],
+                    HEX_DIGITS[usize::from(b & 0xf)],
                 ]);
             } else {
                 self.out.extend_from_slice(escape);
@@ -225,71 +285,48 @@ fn needs_escape(word: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Record, SCHEMA_MAJOR, Session};
 
+    const HOSTILE: &str = "id \"quoted\" \\ \u{1}\u{8}\u{c}\n\r\t\u{1f}\u{7f} caf\u{e9} \u{1f600}";
+
+    /// Every field present, strings needing every escape, extreme numbers.
     fn full() -> Record {
         Record {
-            v: SCHEMA_MAJOR,
-            request_id: "id \"quoted\" \\ \u{1}\u{8}\u{c}\n\r\t\u{1f}\u{7f} caf\u{e9} \u{1f600}"
-                .to_string(),
-            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_string(),
-            span_id: "00f067aa0ba902b7".to_string(),
-            parent_span_id: Some("1111111111111111".to_string()),
-            sampled: true,
+            request_id: HOSTILE.to_string(),
             start_unix_ns: u64::MAX,
             duration_ns: 0,
-            streamed: true,
-            method: "POST".to_string(),
-            endpoint: "/register/{client_id}".to_string(),
-            status: Some(201),
-            service: "gateway".to_string(),
-            host: Some("h".to_string()),
-            client_addr: Some("10.0.0.1".to_string()),
-            user_agent: Some("ua".to_string()),
-            request_bytes: Some(1),
-            response_bytes: Some(1_000_000),
-            session: Some(Session {
-                id: "s".to_string(),
-                event: SessionEvent::End,
-            }),
-            token: Some(TokenResult::Forbidden),
             counters: vec!["a".to_string(), "b".to_string()],
-            host_kind: HostKind::ProxyWasm,
-            dropped: 7,
+            ..Record::example_full(1)
         }
     }
 
+    /// Every optional field absent.
     fn minimal() -> Record {
         Record {
-            parent_span_id: None,
-            sampled: false,
-            streamed: false,
+            request_id: HOSTILE.to_string(),
             status: None,
-            host: None,
-            client_addr: None,
-            user_agent: None,
-            request_bytes: None,
-            response_bytes: None,
-            session: None,
-            token: None,
-            counters: Vec::new(),
-            host_kind: HostKind::Kong,
-            dropped: 0,
-            ..full()
+            ..Record::example(1)
         }
     }
 
     #[test]
     fn bytes_equal_serde_json() {
         for record in [full(), minimal()] {
+            let borrowed = record.borrowed();
             let mut ours = Vec::new();
-            assert!(append_line(&record.borrowed(), &mut ours));
+            assert!(append_line(&borrowed, &mut ours));
             let mut theirs = serde_json::to_vec(&record).expect("serde");
             theirs.push(b'\n');
             assert_eq!(
                 String::from_utf8_lossy(&ours),
                 String::from_utf8_lossy(&theirs)
             );
+            let mut borrowed_by_serde = serde_json::to_vec(&borrowed).expect("serde");
+            borrowed_by_serde.push(b'\n');
+            assert_eq!(
+                borrowed_by_serde, theirs,
+                "owned and borrowed are one schema"
+            );
+            assert_eq!(borrowed.to_record(), record);
         }
     }
 
