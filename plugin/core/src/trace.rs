@@ -130,23 +130,28 @@ pub fn parse_traceparent(value: &[u8]) -> Option<TraceParent> {
 /// two or more give `None`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IncomingTraceparent {
-    first: Option<TraceParent>,
-    values: usize,
+    /// The first value, parsed (`None` before any value).
+    first: Option<Option<TraceParent>>,
+    repeated: bool,
 }
 
 impl IncomingTraceparent {
     /// Adds one header value (only the first is parsed).
     pub fn push(&mut self, value: &[u8]) {
-        self.values = self.values.saturating_add(1);
-        if self.values == 1 {
-            self.first = parse_traceparent(value);
+        match self.first {
+            None => self.first = Some(parse_traceparent(value)),
+            Some(_) => self.repeated = true,
         }
     }
 
     /// The trace to continue, if any.
     #[must_use]
     pub fn finish(self) -> Option<TraceParent> {
-        if self.values == 1 { self.first } else { None }
+        if self.repeated {
+            None
+        } else {
+            self.first.flatten()
+        }
     }
 }
 
@@ -166,8 +171,8 @@ pub struct TracestateBuilder {
 impl TracestateBuilder {
     /// Adds one header value.
     pub fn push(&mut self, value: &[u8]) {
-        self.values = self.values.saturating_add(1);
-        self.input = self.input.saturating_add(value.len() + 1);
+        self.values += 1;
+        self.input += value.len() + 1;
         if self.invalid || self.input > MAX_TRACESTATE_INPUT {
             self.invalid = true;
             return;
