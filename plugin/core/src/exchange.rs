@@ -1,8 +1,6 @@
 //! The per-request lifecycle both adapters drive, so one request gives the same record on
-//! Traefik and on Envoy: [`Exchange::begin`] with the request head → what to set upstream and
-//! whether to buffer; [`Exchange::response_headers`] → classification from response headers;
-//! [`Exchange::record`] → the record, borrowed from the exchange, for the line encoder
-//! ([`Exchange::finish`] gives it owned).
+//! Traefik and on Envoy: [`Exchange::begin`] → [`Exchange::upstream`] →
+//! [`Exchange::response_headers`] → [`Exchange::record`] (borrowed) or [`Exchange::finish`].
 //!
 //! The core asks for headers by name through [`HeaderLookup`], only those it needs:
 //! [`REQUEST_HEADERS`] (plus the configured request id header, and `user-agent` only when

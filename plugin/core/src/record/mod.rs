@@ -83,7 +83,7 @@ pub struct Record<S = String> {
 }
 
 /// A [`Record`] whose strings are borrowed: what the line encoder writes. The plugins build
-/// one straight from a finished exchange ([`crate::exchange::Exchange::record`]), so the hot
+/// one straight from a finished exchange (`Exchange::record` in `exchange.rs`), so the hot
 /// path copies no string twice.
 pub type RecordRef<'a> = Record<&'a str>;
 
@@ -93,8 +93,8 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl<S> Record<S> {
-    /// The same record with every string passed through `to`: borrowing, owning or cutting
-    /// them. The one place besides the type and the encoder that names every field.
+    /// The same record with every string passed through `to`: borrowing or owning them.
+    /// The one place besides the type and the encoder that names every field.
     fn map_strings<'s, T>(&'s self, mut to: impl FnMut(&'s S) -> T) -> Record<T> {
         Record {
             v: self.v,
