@@ -14,6 +14,7 @@ use crate::classify::{
 use crate::config::{BufferMode, Config};
 use crate::hex::hex_string;
 use crate::ids::{IncomingRequestId, Instance};
+use crate::mcp::StatusSource;
 use crate::record::{HostKind, Record, RecordRef, SCHEMA_MAJOR};
 use crate::route::{Method, endpoint, strip_query};
 use crate::trace::{IncomingTraceparent, SpanContext, TraceparentHeader, TracestateBuilder};
@@ -455,6 +456,8 @@ impl Exchange {
             method: self.method.as_str(),
             endpoint: &self.endpoint,
             status,
+            status_source: status.map(|_| StatusSource::Observed),
+            status_unknown: None,
             service: &config.service,
             host: self.host.as_deref(),
             client_addr: self.client_addr.as_deref(),
@@ -463,6 +466,7 @@ impl Exchange {
             response_bytes: self.response.bytes,
             session,
             token,
+            mcp: None,
             counters,
             host_kind,
             dropped,
