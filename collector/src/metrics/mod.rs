@@ -16,8 +16,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use self::names::{
-    METRIC_LABEL, REASON_LABEL, REQUEST_LABELS, ROUTE_LABELS, SERVICE_LABEL, TOTAL_SUFFIX,
-    family_name,
+    METRIC_LABEL, REASON_LABEL, ROUTE_LABELS, SERVICE_LABEL, TOTAL_SUFFIX, family_name,
 };
 use crate::aggregate::AggregateStore;
 use crate::aggregate::state::{State, TOKEN_RESULTS};
@@ -56,6 +55,12 @@ impl MetricsView {
             let state = self.store.lock();
             let name = self.request_metric(names::REQUEST_DURATION_SECONDS);
             exemplars::write_latency(&mut out, &name, &state.latency, &state.latency_bounds);
+            exemplars::write_requests(
+                &mut out,
+                &self.request_metric(names::REQUESTS_TOTAL),
+                "Gateway requests by service, method, route template and status.",
+                &state.requests,
+            );
         }
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Families {
@@ -133,15 +138,6 @@ impl Families {
         state: &State,
     ) -> Result<(), std::fmt::Error> {
         let view = &self.view;
-        counter_family(
-            encoder,
-            &view.request_metric(names::REQUESTS_TOTAL),
-            "Gateway requests by service, method, route template and status.",
-            state
-                .requests
-                .iter()
-                .map(|(values, n)| (REQUEST_LABELS.iter().copied().zip(values).collect(), *n)),
-        )?;
 
         let name = view.request_metric(names::STREAM_DURATION_SECONDS);
         let mut metric = encoder.encode_descriptor(
@@ -171,9 +167,9 @@ impl Families {
         gauge_family(
             encoder,
             &view.request_metric(names::ACTIVE_SESSIONS),
-            "MCP sessions with a request within the idle window, by service.",
+            "MCP sessions with a request within the idle window, by service (0 for every known service).",
             state
-                .active_sessions(cutoff)
+                .active_sessions(cutoff, &view.store.services)
                 .into_iter()
                 .map(|(service, n)| (vec![(SERVICE_LABEL, service)], n as i64)),
         )?;
@@ -260,16 +256,19 @@ impl Families {
                 names::REQUESTS_TOTAL,
                 state.requests.series.len(),
                 state.requests.overflowed,
+                state.requests.expired,
             ),
             (
                 names::REQUEST_DURATION_SECONDS,
                 state.latency.series.len(),
                 state.latency.overflowed,
+                state.latency.expired,
             ),
             (
                 names::STREAM_DURATION_SECONDS,
                 state.streams.series.len(),
                 state.streams.overflowed,
+                state.streams.expired,
             ),
         ];
         gauge_family(
@@ -278,7 +277,7 @@ impl Families {
             "Label sets held per capped metric.",
             capped
                 .iter()
-                .map(|(m, n, _)| (vec![(METRIC_LABEL, *m)], *n as i64)),
+                .map(|(m, n, _, _)| (vec![(METRIC_LABEL, *m)], *n as i64)),
         )?;
         counter_family(
             encoder,
@@ -286,7 +285,15 @@ impl Families {
             "Label sets sent to the `other` series by the cardinality cap.",
             capped
                 .iter()
-                .map(|(m, _, o)| (vec![(METRIC_LABEL, *m)], *o)),
+                .map(|(m, _, o, _)| (vec![(METRIC_LABEL, *m)], *o)),
+        )?;
+        counter_family(
+            encoder,
+            names::SERIES_EXPIRED_TOTAL,
+            "Series removed after --series-idle-secs without an update.",
+            capped
+                .iter()
+                .map(|(m, _, _, e)| (vec![(METRIC_LABEL, *m)], *e)),
         )?;
         gauge_family(
             encoder,
@@ -352,6 +359,14 @@ impl Families {
             names::SPOOL_LAG_BYTES,
             "Bytes in spool segments not yet read.",
             one(telemetry.spool_lag_bytes.load(Ordering::Relaxed) as i64),
+        )?;
+        counter_family(
+            encoder,
+            names::REQUESTS_REFUSED_TOTAL,
+            "Connections and requests refused before their body was read, by reason.",
+            telemetry
+                .refused()
+                .map(|(r, n)| (vec![(REASON_LABEL, r)], n)),
         )?;
         counter_family(
             encoder,
