@@ -184,6 +184,7 @@ impl Collector {
         };
         telemetry.aggregator_running.store(true, Ordering::Relaxed);
         let aggregator = tokio::spawn(aggregator.run());
+        let limits = config.connection_limits();
         Ok(Self {
             state: AppState {
                 http: HttpSource {
@@ -202,7 +203,7 @@ impl Collector {
                 telemetry,
                 spool: config.spool_dir.is_some(),
             },
-            limits: config.connection_limits(),
+            limits,
             stop,
             aggregator,
             tailer,
