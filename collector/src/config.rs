@@ -433,6 +433,9 @@ mod tests {
                 "built-in",
             ),
             (vec!["--queue-capacity", "0"], "queue-capacity"),
+            (vec!["--services", "billing,a\u{7}b"], "--services"),
+            (vec!["--max-connections", "0"], "max-connections"),
+            (vec!["--body-read-timeout-ms", "5"], "body-read-timeout-ms"),
             (vec!["--listen", "nowhere"], "listen"),
         ] {
             let err = Config::load(std::iter::once("c").chain(args.iter().copied()))

@@ -22,7 +22,7 @@ const LOAD: Duration = Duration::from_secs(4);
 const SPAN_COST: Duration = Duration::from_micros(1000);
 
 /// A stand-in for a slow pipeline: the aggregator feeds every sampled record to this sink,
-/// which takes `SPAN_COST` each, so the sustainable rate is known (≈ 1000 records/s) and
+/// which takes `SPAN_COST` each, so the sustainable rate is bounded (≤ 1000 records/s) and
 /// the clients can offer several times it from this 2-core machine.
 #[derive(Default)]
 struct SlowSink {
@@ -111,7 +111,7 @@ async fn ingest_past_the_sustainable_rate_is_answered_429_and_memory_stays_bound
         let (url, tally) = (url.clone(), Arc::clone(&tally));
         clients.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
-            let mut n = client << 40;
+            let mut n = (client << 40) + 1;
             while started.elapsed() < LOAD {
                 let response = http.post(&url).body(batch(n)).send().await.unwrap();
                 n += RECORDS_PER_BATCH;
