@@ -148,6 +148,11 @@ async fn records_become_request_metrics_with_sampled_exemplars_only() {
     assert_eq!(sample(&text, &count), Some(3.0));
     let stream = format!("{}_count{route}", ns(STREAM_DURATION_SECONDS));
     assert_eq!(sample(&text, &stream), Some(1.0));
+    // Every per-route series says when it was created (Unix seconds).
+    for metric in [STREAM_DURATION_SECONDS, REQUEST_DURATION_SECONDS] {
+        let created = sample(&text, &format!("{}_created{route}", ns(metric)));
+        assert!(created.is_some_and(|t| t > 1.7e9), "{metric}: {text}");
+    }
     // Exemplars: only the sampled record's trace id.
     let exemplars: Vec<&str> = text
         .lines()

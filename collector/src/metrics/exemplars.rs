@@ -1,7 +1,8 @@
 //! The families written by hand in OpenMetrics text: the latency histogram with one exemplar
-//! (the latest sampled trace) per bucket, and the request counter; both with each series'
-//! `_created`. prometheus-client's `Exemplar` has no public constructor (exemplars restored
-//! from a checkpoint cannot be handed to its encoder) and its constant metrics no `_created`.
+//! (the latest sampled trace) per bucket, the stream histogram and the request counter, each
+//! series with its `_created`. prometheus-client's `Exemplar` has no public constructor
+//! (exemplars restored from a checkpoint cannot be handed to it), its constant metrics no
+//! `_created`.
 
 use std::fmt::Write as _;
 
@@ -59,13 +60,38 @@ pub(super) fn write_requests(out: &mut String, name: &str, help: &str, family: &
     }
 }
 
-/// Writes the histogram family `name` (per-route series of `family`, upper `bounds` without
-/// `+Inf`) with its exemplars.
+/// Writes the latency histogram family `name` (per-route series of `family`, upper `bounds`
+/// without `+Inf`) with its exemplars.
 pub(super) fn write_latency(out: &mut String, name: &str, family: &Family<Hist>, bounds: &[f64]) {
-    let _ = writeln!(
+    write_histogram(
         out,
-        "# HELP {name} Gateway request duration in seconds (streams excluded), with trace exemplars."
+        name,
+        "Gateway request duration in seconds (streams excluded), with trace exemplars.",
+        family,
+        bounds,
     );
+}
+
+/// Writes the stream-lifetime histogram family `name` (no exemplars: streams make none).
+pub(super) fn write_streams(out: &mut String, name: &str, family: &Family<Hist>, bounds: &[f64]) {
+    write_histogram(
+        out,
+        name,
+        "Lifetime of streamed responses (SSE, upgrades, gRPC) in seconds.",
+        family,
+        bounds,
+    );
+}
+
+/// A per-route histogram family, each bucket with its exemplar if it has one.
+fn write_histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    family: &Family<Hist>,
+    bounds: &[f64],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} histogram");
     let mut labels = String::new();
     for (values, hist, created) in family.iter_created() {

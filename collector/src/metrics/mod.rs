@@ -1,6 +1,6 @@
 //! `/metrics`, a view over the aggregate: the request metrics from the checkpointed state and
 //! the collector's own telemetry, in OpenMetrics text. prometheus-client encodes every family
-//! but the latency histogram, which `exemplars.rs` writes.
+//! but the request counter and the two histograms, which `exemplars.rs` writes.
 
 mod exemplars;
 pub mod names;
@@ -9,15 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use self::names::{
-    METRIC_LABEL, REASON_LABEL, ROUTE_LABELS, SERVICE_LABEL, TOTAL_SUFFIX, family_name,
-};
+use self::names::{METRIC_LABEL, REASON_LABEL, SERVICE_LABEL, TOTAL_SUFFIX, family_name};
 use crate::aggregate::AggregateStore;
 use crate::aggregate::state::{State, TOKEN_RESULTS};
 use crate::batch::Reject;
@@ -55,6 +53,12 @@ impl MetricsView {
             let state = self.store.lock();
             let name = self.request_metric(names::REQUEST_DURATION_SECONDS);
             exemplars::write_latency(&mut out, &name, &state.latency, &state.latency_bounds);
+            exemplars::write_streams(
+                &mut out,
+                &self.request_metric(names::STREAM_DURATION_SECONDS),
+                &state.streams,
+                &state.stream_bounds,
+            );
             exemplars::write_requests(
                 &mut out,
                 &self.request_metric(names::REQUESTS_TOTAL),
@@ -138,30 +142,6 @@ impl Families {
         state: &State,
     ) -> Result<(), std::fmt::Error> {
         let view = &self.view;
-
-        let name = view.request_metric(names::STREAM_DURATION_SECONDS);
-        let mut metric = encoder.encode_descriptor(
-            &name,
-            "Lifetime of streamed responses (SSE, upgrades, gRPC) in seconds.",
-            None,
-            MetricType::Histogram,
-        )?;
-        let mut buckets = Vec::new();
-        for (values, hist) in state.streams.iter() {
-            let labels: Labels = ROUTE_LABELS.iter().copied().zip(values).collect();
-            buckets.clear();
-            buckets.extend(
-                state
-                    .stream_bounds
-                    .iter()
-                    .copied()
-                    .chain([f64::INFINITY])
-                    .zip(hist.counts.iter().copied()),
-            );
-            metric
-                .encode_family(&labels)?
-                .encode_histogram::<NoLabelSet>(hist.sum, hist.count(), &buckets, None)?;
-        }
 
         let cutoff = view.store.session_cutoff_ns(now_unix_ns());
         gauge_family(
