@@ -26,6 +26,7 @@ pub mod aggregate;
 pub mod batch;
 mod clock;
 pub mod config;
+mod connections;
 pub mod metrics;
 mod server;
 pub mod sinks;
@@ -48,6 +49,7 @@ pub use sinks::span_sink::{SpanSink, SpanSinkStats};
 
 use crate::aggregate::state::{Settings, State};
 use crate::aggregate::{AggregateStore, Aggregator, checkpoint};
+use crate::connections::ConnectionLimits;
 use crate::metrics::MetricsView;
 use crate::sinks::access_log::AccessWriter;
 use crate::sources::http::HttpSource;
@@ -61,6 +63,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// [`Collector::app`] however you like, then call [`Collector::shutdown`].
 pub struct Collector {
     state: AppState,
+    limits: ConnectionLimits,
     stop: oneshot::Sender<()>,
     aggregator: tokio::task::JoinHandle<AccessWriter>,
     tailer: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
@@ -125,11 +128,14 @@ impl Collector {
             tokio::task::spawn_blocking(move || checkpoint::write(&path, &bytes)).await??;
         }
         let offsets = state.offsets.clone();
-        let store = Arc::new(AggregateStore::new(
+        let mut store = AggregateStore::new(
             state,
             settings,
             Duration::from_secs(config.session_idle_secs),
-        ));
+        );
+        store.series_idle = Duration::from_secs(config.series_idle_secs);
+        store.services.clone_from(&config.services);
+        let store = Arc::new(store);
         let telemetry = Arc::new(Telemetry::default());
         let access = AccessWriter::start(
             &config.access_log,
@@ -178,12 +184,14 @@ impl Collector {
         };
         telemetry.aggregator_running.store(true, Ordering::Relaxed);
         let aggregator = tokio::spawn(aggregator.run());
+        let limits = config.connection_limits();
         Ok(Self {
             state: AppState {
                 http: HttpSource {
                     queue: http_tx,
                     token: config.ingest_token.map(Arc::new),
                     body_limit: config.body_limit as usize,
+                    body_timeout: Duration::from_millis(config.body_read_timeout_ms),
                     telemetry: Arc::clone(&telemetry),
                 },
                 metrics: Arc::new(MetricsView {
@@ -195,6 +203,7 @@ impl Collector {
                 telemetry,
                 spool: config.spool_dir.is_some(),
             },
+            limits,
             stop,
             aggregator,
             tailer,
@@ -207,19 +216,18 @@ impl Collector {
         app(self.state.clone())
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then shuts the pipeline down.
+    /// Serves on `listener` (within the configured connection limits) until `shutdown`
+    /// resolves, then shuts the pipeline down.
     ///
     /// # Errors
-    /// A server error.
+    /// What shutting down failed with.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(listener, self.app())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        let telemetry = Arc::clone(&self.state.telemetry);
+        connections::serve(listener, self.app(), self.limits, telemetry, shutdown).await;
         self.shutdown().await
     }
 

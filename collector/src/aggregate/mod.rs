@@ -33,7 +33,14 @@ pub(crate) struct AggregateStore {
     pub settings: Settings,
     /// A session with no request for this long no longer counts as active.
     pub session_idle: Duration,
+    /// A series with no update for this long is removed.
+    pub series_idle: Duration,
+    /// Services whose active-sessions gauge is served even before a record names them.
+    pub services: Vec<String>,
 }
+
+/// Default of [`AggregateStore::series_idle`]: an hour, many Prometheus scrapes.
+const DEFAULT_SERIES_IDLE: Duration = Duration::from_secs(3600);
 
 impl AggregateStore {
     pub fn new(state: State, settings: Settings, session_idle: Duration) -> Self {
@@ -41,6 +48,8 @@ impl AggregateStore {
             state: Mutex::new(state),
             settings,
             session_idle,
+            series_idle: DEFAULT_SERIES_IDLE,
+            services: Vec::new(),
         }
     }
 
@@ -118,7 +127,7 @@ impl Aggregator {
                     None => spool_open = false,
                 },
                 _ = ticker.tick() => {
-                    self.expire_sessions();
+                    dirty |= self.expire();
                     if dirty || !awaiting.is_empty() {
                         dirty = !self.commit(&mut awaiting).await;
                     } else {
@@ -185,6 +194,7 @@ impl Aggregator {
                 }
             }
             state.reject(&rejected);
+            state.set_clock(now_unix_ns());
             for record in &records {
                 state.apply(settings, transport, record);
             }
@@ -204,9 +214,20 @@ impl Aggregator {
         }
     }
 
-    fn expire_sessions(&self) {
-        let cutoff = self.store.session_cutoff_ns(now_unix_ns());
-        self.store.lock().expire_sessions(cutoff);
+    /// Forgets idle sessions and removes idle series; `true` when series went (the state
+    /// changed and needs a checkpoint).
+    fn expire(&self) -> bool {
+        let now = now_unix_ns();
+        let cutoff = self.store.session_cutoff_ns(now);
+        let series_cutoff = now.saturating_sub(self.store.series_idle.as_nanos() as u64);
+        let mut state = self.store.lock();
+        state.expire_sessions(cutoff);
+        state.set_clock(now);
+        let expired = state.expire_series(series_cutoff);
+        if expired > 0 {
+            tracing::info!(expired, "idle series removed");
+        }
+        expired > 0
     }
 
     /// Makes the state durable (when a checkpoint is configured), answers the HTTP batches it
