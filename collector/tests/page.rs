@@ -43,7 +43,7 @@ fn record(n: u64, route: (&str, &str, &str), status: Option<u16>, ms: u64, extra
          \"method\":\"{method}\",\"endpoint\":\"{endpoint}\"{status},\"service\":\"{service}\",\
          \"user_agent\":\"SecretAgent/1.0\",\"client_addr\":\"203.0.113.9\",\
          \"host_kind\":\"envoy\"{extra}}}\n",
-        sampled = n % 5 == 0,
+        sampled = n.is_multiple_of(5),
         start = testkit::now_unix_ns(),
         duration = ms * 1_000_000,
     )
@@ -101,7 +101,9 @@ fn traffic() -> (String, Vec<String>) {
         900,
         ",\"streamed\":true,\"session\":{\"id\":\"secret-session-0\",\"event\":\"seen\"}",
     );
-    let sampled = (1..=n).filter(|n| n % 5 == 0).map(|n| format!("{n:032x}"));
+    let sampled = (1..=n)
+        .filter(|n| n.is_multiple_of(5))
+        .map(|n| format!("{n:032x}"));
     (body, sampled.collect())
 }
 

@@ -152,8 +152,9 @@ mod tests {
         let base = history.base(now).unwrap();
         assert!(now - base.at_unix_ms <= RATE_WINDOW.as_millis() as u64);
         assert!(now - base.at_unix_ms > (RATE_WINDOW - SAMPLE_EVERY).as_millis() as u64);
-        let readings = history.lock().readings.len();
-        assert!(readings <= SERVICE_POINTS && readings >= 12, "{readings}");
+        // The newest and every reading up to a window before it.
+        let readings = history.lock().readings.len() as u64;
+        assert_eq!(readings, RATE_WINDOW.as_secs() / SAMPLE_EVERY.as_secs() + 1);
         let points = history.service_points();
         assert_eq!(points.len(), SERVICE_POINTS);
         assert_eq!(points.last().unwrap().by_service["svc"].requests, 100.0);

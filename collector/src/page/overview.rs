@@ -25,6 +25,8 @@ pub(crate) struct Overview {
     pub at_unix_ms: u64,
     /// Seconds the rates are over (`null` until a reading older than the live one exists).
     pub window_secs: Option<f64>,
+    /// Seconds the services' histories cover (0 without an earlier reading).
+    pub history_secs: f64,
     pub services: Vec<ServiceRow>,
     pub routes: Vec<RouteRow>,
     /// `null` while the collector serves no MCP operations histogram.
@@ -154,6 +156,9 @@ pub(crate) fn build(
 
     let mut points = history.service_points();
     points.retain(|p| p.at_unix_ms < live.at_unix_ms);
+    let history_secs = points
+        .first()
+        .map_or(0.0, |p| (live.at_unix_ms - p.at_unix_ms) as f64 / 1000.0);
     let live_services = ServiceTotals::of(&live);
     let base_services = ServiceTotals::of(base);
     let mut services: Vec<ServiceRow> = live_services
@@ -178,6 +183,7 @@ pub(crate) fn build(
     Overview {
         at_unix_ms: live.at_unix_ms,
         window_secs,
+        history_secs,
         services,
         routes,
         tools,
@@ -368,6 +374,7 @@ mod tests {
         assert_eq!((service.rate, service.error_ratio), (Some(7.5), Some(0.1)));
         let rates: Vec<f64> = service.history.iter().map(|p| p.rate).collect();
         assert_eq!(rates, [100.0 / 30.0, 20.0]);
+        assert_eq!(overview.history_secs, 40.0);
         assert!(overview.tools.is_none());
 
         // The collector restarted without a checkpoint: the counter went down.

@@ -60,7 +60,7 @@ impl Traffic {
     ) {
         self.n += 1;
         let n = self.n;
-        let sampled = n % 3 == 0;
+        let sampled = n.is_multiple_of(3);
         let trace_id = format!("{:032x}", 0xabc0_0000 + n);
         if sampled {
             self.sampled.push(trace_id.clone());
@@ -567,7 +567,7 @@ fn the_page_shows_what_metrics_holds_in_real_chromium() {
     chromium(
         &[
             VIRTUAL_TIME_BUDGET,
-            "--window-size=1280,1500",
+            "--window-size=1280,1960",
             "--hide-scrollbars",
             &format!("--screenshot={}", png.display()),
         ],
