@@ -1,12 +1,6 @@
 //! The overview page at `/` (one HTML file, inline CSS and JS, no external assets) and its data
 //! at `/api/overview`: a view over what `/metrics` serves, read back from the exposition, plus
 //! the last sampled traces the aggregator kept.
-//!
-//! Rates need history. It is kept here, in memory and bounded ([`history`]), rather than
-//! computed by the browser from successive fetches: a page opened a moment ago then shows the
-//! last minute at once, every open page shows the same figures, and they are tested in Rust.
-//! Reading `/metrics` rather than the aggregate's structures keeps the page equal to what
-//! Prometheus scrapes and lets it show families other parts add by name (the MCP histogram).
 
 mod digest;
 mod exposition;
@@ -32,6 +26,12 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src
      form-action 'none'; frame-ancestors 'none'";
 
 /// What the page reads: the metrics view, the history of readings and the recent traces.
+///
+/// Rates need history. It is kept here, in memory and bounded (`history.rs`), rather than
+/// computed by the browser from successive fetches: a page opened a moment ago then shows the
+/// last minute at once, every open page shows the same figures, and they are tested in Rust.
+/// Reading `/metrics` rather than the aggregate's structures keeps the page equal to what
+/// Prometheus scrapes and lets it show families other parts add by name (the MCP histogram).
 #[derive(Debug)]
 pub(crate) struct Page {
     view: Arc<MetricsView>,

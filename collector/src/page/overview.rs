@@ -1,7 +1,6 @@
-//! `/api/overview`, what the page shows: the live reading against the history. Rates, error
-//! ratios and p95 are over the last minute — the live reading minus the oldest kept reading in
-//! the window, a counter that went down read as restarted (as PromQL's `rate` does), p95
-//! interpolated within its bucket (as `histogram_quantile` does).
+//! `/api/overview`, what the page shows: the live reading against the history, rates, error
+//! ratios and p95 over the last minute — a counter that went down read as restarted (as PromQL's
+//! `rate` does), p95 interpolated within its bucket (as `histogram_quantile` does).
 
 use std::collections::BTreeMap;
 
