@@ -14,6 +14,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use gatetrace_core::spool::SpoolLayout;
 
 use crate::metrics::names::{self, DEFAULT_NAMESPACE};
+use crate::page::TraceUrlTemplate;
 use crate::sinks::access_log::AccessLogDestination;
 use crate::sinks::otlp::config::OtlpConfig;
 
@@ -168,6 +169,11 @@ pub struct Config {
     /// Access log destination: `stdout`, `off`, or a file path (appended to).
     #[arg(long, env = "GATETRACE_ACCESS_LOG", default_value = "stdout")]
     pub access_log: AccessLogDestination,
+
+    /// Link to a trace in the trace backend, for the overview page's sampled traces:
+    /// `{trace_id}` is replaced, e.g. `http://jaeger:16686/trace/{trace_id}`. Unset: ids only.
+    #[arg(long, env = "GATETRACE_TRACE_URL_TEMPLATE", value_name = "URL")]
+    pub trace_url_template: Option<TraceUrlTemplate>,
 
     /// Filter for the collector's own JSON logs on stderr (tracing `EnvFilter` syntax).
     #[arg(long, env = "GATETRACE_LOG", default_value = "info")]

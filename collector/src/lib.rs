@@ -20,7 +20,8 @@
 //! The data's way, one module per step: [`sources`] (HTTP and spool, both decoding lines into
 //! a [`batch`]) → [`aggregate`] (the one writer of the checkpointed state) → [`sinks`] (spans,
 //! access lines); [`metrics`] is the `/metrics` view over the aggregate. `clock`, `batch` and
-//! `telemetry` are the vocabulary they share; `server` routes HTTP; [`config`] reads options.
+//! `telemetry` are the vocabulary they share; `server` routes HTTP; [`config`] reads options;
+//! [`page`] is the overview page at `/`, a second view over what `/metrics` serves.
 
 pub mod aggregate;
 pub mod batch;
@@ -28,6 +29,7 @@ mod clock;
 pub mod config;
 mod connections;
 pub mod metrics;
+pub mod page;
 mod server;
 pub mod sinks;
 pub mod sources;
@@ -51,6 +53,7 @@ use crate::aggregate::state::{Settings, State};
 use crate::aggregate::{AggregateStore, Aggregator, checkpoint};
 use crate::connections::ConnectionLimits;
 use crate::metrics::MetricsView;
+use crate::page::{Page, RecentTraces};
 use crate::sinks::access_log::AccessWriter;
 use crate::sources::http::HttpSource;
 use crate::sources::spool::SpoolTailer;
@@ -68,6 +71,8 @@ pub struct Collector {
     aggregator: tokio::task::JoinHandle<AccessWriter>,
     tailer: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
     sink: Option<Arc<dyn SpanSink>>,
+    /// Keeps the page's readings (aborted at shutdown).
+    page_sampler: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Collector {
@@ -167,6 +172,7 @@ impl Collector {
                 None
             }
         };
+        let recent = Arc::new(RecentTraces::default());
         let aggregator = Aggregator {
             store: Arc::clone(&store),
             telemetry: Arc::clone(&telemetry),
@@ -181,10 +187,23 @@ impl Collector {
                 .map(|dir| (dir, config.spool_layout())),
             access,
             sink: sink.clone(),
+            recent: Arc::clone(&recent),
         };
         telemetry.aggregator_running.store(true, Ordering::Relaxed);
         let aggregator = tokio::spawn(aggregator.run());
         let limits = config.connection_limits();
+        let metrics = Arc::new(MetricsView {
+            store,
+            telemetry: Arc::clone(&telemetry),
+            sink: sink.clone(),
+            namespace: config.namespace.clone(),
+        });
+        let page = Arc::new(Page::new(
+            Arc::clone(&metrics),
+            recent,
+            config.trace_url_template.clone(),
+        ));
+        let page_sampler = tokio::spawn(page::sample_forever(Arc::clone(&page)));
         Ok(Self {
             state: AppState {
                 http: HttpSource {
@@ -194,12 +213,8 @@ impl Collector {
                     body_timeout: Duration::from_millis(config.body_read_timeout_ms),
                     telemetry: Arc::clone(&telemetry),
                 },
-                metrics: Arc::new(MetricsView {
-                    store,
-                    telemetry: Arc::clone(&telemetry),
-                    sink: sink.clone(),
-                    namespace: config.namespace.clone(),
-                }),
+                metrics,
+                page,
                 telemetry,
                 spool: config.spool_dir.is_some(),
             },
@@ -208,6 +223,7 @@ impl Collector {
             aggregator,
             tailer,
             sink,
+            page_sampler,
         })
     }
 
@@ -250,6 +266,7 @@ impl Collector {
     /// # Errors
     /// The aggregator task panicked.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.page_sampler.abort();
         if let Some((stop, handle)) = self.tailer {
             let _ = stop.send(());
             tokio::task::spawn_blocking(move || handle.join())

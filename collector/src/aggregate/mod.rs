@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use self::state::{Settings, State, Transport};
 use crate::batch::{BatchOrigin, IngestAck, RecordBatch};
 use crate::clock::now_unix_ns;
+use crate::page::RecentTraces;
 use crate::sinks::access_log::{AccessWriter, append_line};
 use crate::sinks::span_sink::SpanSink;
 use crate::telemetry::Telemetry;
@@ -86,6 +87,8 @@ pub(crate) struct Aggregator {
     pub spool: Option<(PathBuf, SpoolLayout)>,
     pub access: AccessWriter,
     pub sink: Option<Arc<dyn SpanSink>>,
+    /// The page's list of the last sampled traces.
+    pub recent: Arc<RecentTraces>,
 }
 
 impl Aggregator {
@@ -212,6 +215,7 @@ impl Aggregator {
                 sink.offer(record);
             }
         }
+        self.recent.offer(&records);
     }
 
     /// Forgets idle sessions and removes idle series; `true` when series went (the state
