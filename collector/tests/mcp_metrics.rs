@@ -274,12 +274,9 @@ async fn tool_names_past_the_cap_are_other_and_counted_and_the_series_cap_holds(
     // A fourth label set meets the global cap (3): it goes to the `other` series.
     ingest(&c, &[record(9, 10, request("ping"))]).await;
     let text = metrics(&c).await;
-    let other = vec!["other"; 7];
-    let other = format!(
-        "service=\"{}\",mcp_method_name=\"{}\",gen_ai_tool_name=\"{}\",gen_ai_prompt_name=\"{}\",\
-         error_type=\"{}\",rpc_response_status_code=\"{}\",mcp_protocol_version=\"{}\"",
-        other[0], other[1], other[2], other[3], other[4], other[5], other[6]
-    );
+    let other = names::MCP_OPERATION_LABELS
+        .map(|label| format!("{label}=\"other\""))
+        .join(",");
     assert_eq!(
         sample(&text, &format!("{OPS}_count{{{other}}}")),
         Some(1.0),
