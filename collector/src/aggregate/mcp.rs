@@ -18,6 +18,10 @@ pub const MCP_BOUNDS: [f64; 14] = [
 ];
 /// Label count of the histogram (`names::MCP_OPERATION_LABELS`).
 const LABELS: usize = 7;
+/// The JSON-RPC codes labelled as themselves: the range the specification reserves (standard
+/// errors, MCP's own, implementation-defined server errors). A server's other codes are free
+/// integers, labelled `_OTHER` so the label stays bounded.
+const RESERVED_CODES: std::ops::RangeInclusive<i64> = -32768..=-32000;
 /// `error_type` of an operation whose result had `isError: true`.
 pub const TOOL_ERROR: &str = "tool_error";
 
@@ -140,7 +144,7 @@ impl McpOperations {
 }
 
 /// `(error_type, rpc_response_status_code)`: the JSON-RPC code (both) for outcome `error`
-/// (`_OTHER` when the code is unknown), `tool_error` for `tool_error`, the HTTP status for a 5xx
+/// (`_OTHER` when the code is unknown or outside [`RESERVED_CODES`]), `tool_error` for `tool_error`, the HTTP status for a 5xx
 /// without a known outcome (semconv's HTTP fallback), else empty. `code` holds the text.
 fn error_labels<'a>(
     facts: &McpFacts,
@@ -148,10 +152,11 @@ fn error_labels<'a>(
     code: &'a mut String,
 ) -> (&'a str, &'a str) {
     match (facts.outcome, facts.error_code) {
-        (Some(OutcomeKind::Error), Some(n)) => {
+        (Some(OutcomeKind::Error), Some(n)) if RESERVED_CODES.contains(&n) => {
             *code = n.to_string();
             (code.as_str(), code.as_str())
         }
+        (Some(OutcomeKind::Error), Some(_)) => (OTHER, OTHER),
         (Some(OutcomeKind::Error), None) => (OTHER, ""),
         (Some(OutcomeKind::ToolError), _) => (TOOL_ERROR, ""),
         (None | Some(OutcomeKind::Unknown), _) if status.is_some_and(|s| s >= 500) => {
@@ -258,6 +263,19 @@ mod tests {
         assert_eq!(
             with(Some(OutcomeKind::Error), Some(-32602), Some(200)),
             pair("-32602", "-32602")
+        );
+        assert_eq!(
+            with(Some(OutcomeKind::Error), Some(-32042), Some(200)),
+            pair("-32042", "-32042")
+        );
+        // An application's own code is a free integer: bounded as `_OTHER`.
+        assert_eq!(
+            with(Some(OutcomeKind::Error), Some(404), Some(200)),
+            pair("_OTHER", "_OTHER")
+        );
+        assert_eq!(
+            with(Some(OutcomeKind::Error), Some(-31999), Some(200)),
+            pair("_OTHER", "_OTHER")
         );
         assert_eq!(
             with(Some(OutcomeKind::Error), None, Some(200)),
