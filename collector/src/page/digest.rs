@@ -7,12 +7,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::exposition::{Sample, samples};
-use crate::metrics::names;
-
 use crate::metrics::names::{
-    MCP_ERROR_TYPE_LABEL as ERROR_TYPE_LABEL,
-    MCP_OPERATION_DURATION_SECONDS as MCP_OPERATION_DURATION, MCP_TOOL_LABEL as TOOL_LABEL,
+    self, MCP_ERROR_TYPE_LABEL, MCP_OPERATION_DURATION_SECONDS, MCP_TOOL_LABEL,
 };
+
 /// The histogram bucket bound label.
 const LE_LABEL: &str = "le";
 
@@ -99,8 +97,8 @@ impl Digest {
     /// Reads the exposition `text` (request metrics under `namespace`), taken at `at_unix_ms`.
     pub fn read(text: &str, namespace: &str, at_unix_ms: u64) -> Self {
         let request = RequestNames::new(namespace);
-        let tool_bucket = format!("{MCP_OPERATION_DURATION}_bucket");
-        let tool_count = format!("{MCP_OPERATION_DURATION}_count");
+        let tool_bucket = format!("{MCP_OPERATION_DURATION_SECONDS}_bucket");
+        let tool_count = format!("{MCP_OPERATION_DURATION_SECONDS}_count");
         let mut digest = Self {
             at_unix_ms,
             ..Self::default()
@@ -115,9 +113,9 @@ impl Digest {
                     &mut digest.routes.entry(route).or_default().buckets,
                     &sample,
                 );
-            } else if name.starts_with(MCP_OPERATION_DURATION) {
+            } else if name.starts_with(MCP_OPERATION_DURATION_SECONDS) {
                 let tools = digest.tools.get_or_insert_with(BTreeMap::new);
-                let tool = sample.label(TOOL_LABEL);
+                let tool = sample.label(MCP_TOOL_LABEL);
                 if tool.is_empty() {
                     continue;
                 }
@@ -128,7 +126,7 @@ impl Digest {
                 let counts = tools.entry(key).or_default();
                 if name == tool_count {
                     counts.total += sample.value;
-                    if !sample.label(ERROR_TYPE_LABEL).is_empty() {
+                    if !sample.label(MCP_ERROR_TYPE_LABEL).is_empty() {
                         counts.errors += sample.value;
                     }
                 } else if name == tool_bucket {
