@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::otlp_receiver::{ReceiverLog, grpc_receiver, http_receiver};
 use gatetrace_collector::sinks::otlp::OtlpSink;
-use gatetrace_collector::sinks::otlp::config::{OtlpConfig, OtlpProtocol};
+use gatetrace_collector::sinks::otlp::config::{OtlpCompression, OtlpConfig, OtlpProtocol};
 use gatetrace_collector::sinks::span_sink::{SpanSink as _, SpanSinkStats};
 use gatetrace_core::record::{HostKind, Record};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
@@ -218,6 +218,27 @@ async fn http_protobuf_spans_carry_the_records_ids_times_and_attributes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_bodies_carry_the_same_spans() {
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let seen = ReceiverLog::default();
+        let url = match protocol {
+            OtlpProtocol::Grpc => grpc_receiver(&seen).await,
+            OtlpProtocol::HttpProtobuf => http_receiver(&seen).await,
+        };
+        let mut cfg = config(&url, protocol);
+        cfg.compression = OtlpCompression::Gzip;
+        let sink = OtlpSink::start(&cfg).unwrap().unwrap();
+        sink.offer(&record(1));
+        sink.offer(&record(2));
+        sink.shutdown(Duration::from_secs(10)).await;
+        assert_eq!(sink.stats().exported, 2, "{protocol:?}");
+        let seen = seen.lock().unwrap();
+        let ids: Vec<String> = seen.spans.iter().map(|(_, s)| hex(&s.span_id)).collect();
+        assert_eq!(ids, [record(1).span_id, record(2).span_id], "{protocol:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_service_name_replaces_the_records() {
     let seen = ReceiverLog::default();
     let url = grpc_receiver(&seen).await;
@@ -260,6 +281,31 @@ async fn batches_are_at_most_batch_size_and_every_span_arrives_once() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_the_configured_requests_are_in_flight_at_once() {
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let seen = ReceiverLog::default();
+        seen.lock().unwrap().delay = Duration::from_millis(300);
+        let url = match protocol {
+            OtlpProtocol::Grpc => grpc_receiver(&seen).await,
+            OtlpProtocol::HttpProtobuf => http_receiver(&seen).await,
+        };
+        let mut cfg = config(&url, protocol);
+        cfg.batch_size = 10;
+        cfg.max_concurrent_exports = 3;
+        let sink = OtlpSink::start(&cfg).unwrap().unwrap();
+        for n in 0..100 {
+            sink.offer(&record(n));
+        }
+        sink.shutdown(Duration::from_secs(20)).await;
+        assert_eq!(sink.stats().exported, 100, "{protocol:?}");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.sizes, [10; 10], "{protocol:?}");
+        // Ten slow requests: three at once, never more.
+        assert_eq!(seen.max_in_flight, 3, "{protocol:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
