@@ -175,16 +175,21 @@ fn record(n: u64) -> Record {
 /// CPU time (user + system) of this whole process so far, from `/proc/self/stat`.
 fn process_cpu() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which ends with the last ')'): utime is the 12th, stime
-    // the 13th, in clock ticks (100 per second on Linux).
-    let fields: Vec<u64> = stat
+    // Fields after the command name (which ends with the last ')'): the state is the first,
+    // utime the 12th, stime the 13th, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
         .unwrap_or_default()
         .split_whitespace()
-        .filter_map(|f| f.parse().ok())
         .collect();
-    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let ticks = ticks(11) + ticks(12);
     Duration::from_millis(ticks * 10)
 }
 
@@ -247,9 +252,9 @@ async fn throughput(
     let started = Instant::now();
     for r in records {
         // Keep the queue from overflowing so every span is exported: this measures the
-        // exporter's sustained rate, not its drop path.
+        // exporter's sustained rate, not its drop path. Sleep, not spin: the core is shared.
         while sink.stats().queued >= u64::from(QUEUE - BATCH) {
-            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_micros(500)).await;
         }
         sink.offer(r);
     }

@@ -119,7 +119,7 @@ impl SpanSink for OtlpSink {
             self.drop_one();
             return;
         }
-        let Some(span) = proto_span(record) else {
+        let Some(span) = proto_span(record).map(|span| request::encode_span(&span)) else {
             // Ids that are not valid W3C ids cannot make a span: given up on, like a failure.
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
             return;

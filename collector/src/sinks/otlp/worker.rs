@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
-use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
@@ -16,11 +15,12 @@ use super::config::OtlpCompression;
 use super::request::{encode, send_with_retries};
 use super::transport::Transport;
 
-/// One span waiting for export, with the service it belongs to.
+/// One span waiting for export, encoded ([`super::request::encode_span`]), with the service
+/// it belongs to.
 #[derive(Debug)]
 pub(super) struct QueuedSpan {
     pub service: Arc<str>,
-    pub span: Span,
+    pub span: Vec<u8>,
 }
 
 /// What the sink and the export task count together.
@@ -138,7 +138,7 @@ impl ExportWorker {
             return;
         }
         // Group by service, keeping arrival order within each.
-        let mut groups: Vec<(Arc<str>, Vec<Span>)> = Vec::new();
+        let mut groups: Vec<(Arc<str>, Vec<Vec<u8>>)> = Vec::new();
         for QueuedSpan { service, span } in batch.drain(..) {
             match groups.iter_mut().find(|(name, _)| *name == service) {
                 Some((_, spans)) => spans.push(span),
@@ -154,7 +154,7 @@ impl ExportWorker {
                 self.in_flight.join_next().await;
             }
             let count = spans.len() as u64;
-            let body = encode(&service, &self.scope, spans, gzip);
+            let body = encode(&service, &self.scope, &spans, gzip);
             let delivery = Arc::clone(&self.delivery);
             let counters = Arc::clone(&self.counters);
             self.in_flight.spawn(async move {
