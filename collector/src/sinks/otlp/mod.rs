@@ -3,6 +3,7 @@
 //! when full, so a down trace backend costs bounded memory and never blocks ingestion.
 
 pub mod config;
+mod mcp_span;
 mod request;
 mod span;
 mod transport;

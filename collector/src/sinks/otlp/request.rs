@@ -39,8 +39,8 @@ pub(super) fn scope() -> InstrumentationScope {
 /// `ResourceSpans.resource` (1) and `.scope_spans` (2), `ScopeSpans.scope` (1) and `.spans` (2).
 const FIELD_1: u8 = 1 << 3 | 2;
 const FIELD_2: u8 = 2 << 3 | 2;
-/// Room for a typical encoded span (≈ 300 bytes with the HTTP attributes).
-const SPAN_BYTES: usize = 384;
+/// Room for a typical encoded span (≈ 400 bytes with every HTTP attribute).
+const SPAN_BYTES: usize = 512;
 
 /// One span encoded as a `ScopeSpans.spans` entry (key, length, message), ready to be
 /// concatenated into a request. Encoding when offered lets the span's ~25 small allocations

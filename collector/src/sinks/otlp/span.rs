@@ -9,10 +9,13 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{Span, SpanFlags, Status};
 
+use super::mcp_span::mcp_span;
+
 /// W3C trace flag `sampled`: every exported span was sampled by the plugin.
 const TRACE_FLAG_SAMPLED: u32 = 0x01;
-/// Attributes of an HTTP span at most (the MCP ones come on top).
-const HTTP_ATTRIBUTES: usize = 13;
+/// Attributes of a span at most: 12 HTTP ones, plus 8 MCP ones on MCP routes.
+const HTTP_ATTRIBUTES: usize = 12;
+const MCP_ATTRIBUTES: usize = 8;
 
 /// The span for one sampled record, or `None` when its ids are not valid W3C ids.
 pub(super) fn proto_span(record: &Record) -> Option<Span> {
@@ -28,7 +31,12 @@ pub(super) fn proto_span(record: &Record) -> Option<Span> {
         flags |= SpanFlags::ContextIsRemoteMask as u32;
     }
 
-    let mut attributes = Vec::with_capacity(HTTP_ATTRIBUTES);
+    let mcp_room = if record.mcp.is_some() || record.session.is_some() {
+        MCP_ATTRIBUTES
+    } else {
+        0
+    };
+    let mut attributes = Vec::with_capacity(HTTP_ATTRIBUTES + mcp_room);
     attributes.push(string("http.request.method", &record.method));
     attributes.push(string("http.route", &record.endpoint));
     if let Some(status) = record.status {
@@ -58,25 +66,33 @@ pub(super) fn proto_span(record: &Record) -> Option<Span> {
         "gatetrace.streamed",
         Value::BoolValue(record.streamed),
     ));
-    let server_error = record.status.filter(|s| *s >= 500);
-    if let Some(status) = server_error {
-        // Semconv: a server span's `error.type` is the status code when it is 5xx.
-        attributes.push(string("error.type", &status.to_string()));
+    let mcp = mcp_span(record, &mut attributes);
+    // Semconv: `error.type` is the JSON-RPC error code or `tool_error` on an MCP operation,
+    // else the status code when it is 5xx; the span's status is ERROR with it.
+    let error_type = mcp
+        .error_type
+        .or_else(|| record.status.filter(|s| *s >= 500).map(|s| s.to_string()));
+    if let Some(error_type) = &error_type {
+        attributes.push(string("error.type", error_type));
     }
 
-    // Semconv span name `{method} {route}`, with `HTTP` for a method outside the known set.
-    let method = if record.method == "_OTHER" {
-        "HTTP"
-    } else {
-        &record.method
-    };
+    // Semconv span name: `{mcp.method.name} {tool or prompt}` for an MCP operation, else
+    // `{method} {route}` with `HTTP` for a method outside the known set.
+    let name = mcp.name.unwrap_or_else(|| {
+        let method = if record.method == "_OTHER" {
+            "HTTP"
+        } else {
+            &record.method
+        };
+        format!("{method} {}", record.endpoint)
+    });
     Some(Span {
         trace_id: trace_id.to_vec(),
         span_id: span_id.to_vec(),
         trace_state: String::new(),
         parent_span_id,
         flags,
-        name: format!("{method} {}", record.endpoint),
+        name,
         kind: SpanKind::Server as i32,
         start_time_unix_nano: record.start_unix_ns,
         end_time_unix_nano: record.start_unix_ns.saturating_add(record.duration_ns),
@@ -88,7 +104,7 @@ pub(super) fn proto_span(record: &Record) -> Option<Span> {
         dropped_links_count: 0,
         status: Some(Status {
             message: String::new(),
-            code: if server_error.is_some() {
+            code: if error_type.is_some() {
                 StatusCode::Error as i32
             } else {
                 StatusCode::Unset as i32
