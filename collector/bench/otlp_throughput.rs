@@ -175,9 +175,9 @@ fn record(n: u64) -> Record {
     }
 }
 
-/// CPU time (user + system) of this whole process so far, from `/proc/self/stat`.
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// CPU time (user + system) of a whole process so far (`self` or a pid), from `/proc`.
+fn process_cpu(process: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).unwrap_or_default();
     // Fields after the command name (which ends with the last ')'): the state is the first,
     // utime the 12th, stime the 13th, in clock ticks (100 per second on Linux).
     let fields: Vec<&str> = stat
@@ -225,11 +225,13 @@ fn start(exporter: Exporter, config: &OtlpConfig) -> Box<dyn SpanSink> {
     }
 }
 
-/// One run's wall-clock and CPU rates, in spans per second.
+/// One run's rates in spans per second: wall clock, per CPU-second of the exporter process
+/// and of the receiver process.
 #[derive(Debug, Clone, Copy)]
 struct Rates {
     wall: f64,
     cpu: f64,
+    receiver_cpu: f64,
 }
 
 /// Offers every record as fast as the queue takes them; the clock stops when `shutdown` has
@@ -239,6 +241,7 @@ async fn throughput(
     protocol: OtlpProtocol,
     compression: OtlpCompression,
     url: &str,
+    receiver: Option<&str>,
     records: &[Record],
 ) -> Rates {
     let config = OtlpConfig {
@@ -251,7 +254,8 @@ async fn throughput(
         ..OtlpConfig::default()
     };
     let sink = start(exporter, &config);
-    let cpu_before = process_cpu();
+    let cpu_before = process_cpu("self");
+    let receiver_before = receiver.map(process_cpu);
     let started = Instant::now();
     for r in records {
         // Keep the queue from overflowing so every span is exported: this measures the
@@ -263,13 +267,19 @@ async fn throughput(
     }
     sink.shutdown(Duration::from_secs(120)).await;
     let elapsed = started.elapsed();
-    let cpu = process_cpu().saturating_sub(cpu_before);
+    let cpu = process_cpu("self").saturating_sub(cpu_before);
+    let receiver_cpu = receiver
+        .map(process_cpu)
+        .zip(receiver_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let stats = sink.stats();
     let spans = records.len() as f64;
     assert_eq!(stats.exported, records.len() as u64, "{stats:?}");
     Rates {
         wall: spans / elapsed.as_secs_f64(),
         cpu: spans / cpu.as_secs_f64().max(0.01),
+        // NaN when the receiver is another process than one this bench started.
+        receiver_cpu: receiver_cpu.map_or(f64::NAN, |cpu| spans / cpu.as_secs_f64().max(0.01)),
     }
 }
 
@@ -360,15 +370,24 @@ async fn compare(rounds: usize, spans: u64) {
     let mut results: Vec<Vec<Rates>> = vec![Vec::new(); cases.len()];
     for round in 0..rounds {
         for (i, &(exporter, protocol, compression)) in cases.iter().enumerate() {
-            let url = match protocol {
-                OtlpProtocol::Grpc => &grpc_url,
-                OtlpProtocol::HttpProtobuf => &http_url,
+            let (url, receiver) = match protocol {
+                OtlpProtocol::Grpc => (&grpc_url, grpc.id()),
+                OtlpProtocol::HttpProtobuf => (&http_url, http.id()),
             };
-            let rates = throughput(exporter, protocol, compression, url, &records).await;
+            let receiver = receiver.to_string();
+            let rates = throughput(
+                exporter,
+                protocol,
+                compression,
+                url,
+                Some(&receiver),
+                &records,
+            )
+            .await;
             println!(
                 "round {round}: {exporter:?} {protocol:?} {compression:?}: {:.0} spans/s wall, \
-                 {:.0} spans per CPU-second",
-                rates.wall, rates.cpu
+                 {:.0} per exporter CPU-second, {:.0} per receiver CPU-second",
+                rates.wall, rates.cpu, rates.receiver_cpu
             );
             results[i].push(rates);
         }
@@ -376,15 +395,16 @@ async fn compare(rounds: usize, spans: u64) {
     let _ = grpc.kill();
     let _ = http.kill();
     println!(
-        "\n| exporter | protocol | compression | spans/s wall: median (min–max) | spans per exporter CPU-second: median (min–max) |"
+        "\n| exporter | protocol | compression | spans/s wall: median (min–max) | spans per exporter CPU-second: median (min–max) | spans per receiver CPU-second: median |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for (&(exporter, protocol, compression), rates) in cases.iter().zip(results) {
         let wall = summary(rates.iter().map(|r| r.wall).collect());
         let cpu = summary(rates.iter().map(|r| r.cpu).collect());
+        let receiver = summary(rates.iter().map(|r| r.receiver_cpu).collect());
         println!(
-            "| {exporter:?} | {protocol:?} | {compression:?} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) |",
-            wall.0, wall.1, wall.2, cpu.0, cpu.1, cpu.2
+            "| {exporter:?} | {protocol:?} | {compression:?} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.0} |",
+            wall.0, wall.1, wall.2, cpu.0, cpu.1, cpu.2, receiver.0
         );
     }
 }
@@ -424,6 +444,7 @@ fn main() {
                 protocol(arg(2)),
                 compression,
                 url,
+                None,
                 &records,
             ));
             println!("{rates:?}");
