@@ -121,7 +121,10 @@ const MCP2_PYTHON: [(&str, &str); 3] = [
 
 fn mcp2(ctx: &Ctx) -> Result<Vars> {
     let venv = venv(ctx, "mcp2-venv", &MCP2_PYTHON, 900)?;
-    Ok(vec![("GATETRACE_MCP2_PYTHON", executable(&venv, "python3")?)])
+    Ok(vec![(
+        "GATETRACE_MCP2_PYTHON",
+        executable(&venv, "python3")?,
+    )])
 }
 
 /// `just`, pinned: the operators' command runner of the repository's `justfile`.

@@ -136,11 +136,15 @@ fn traefik_records(traffic: &[(Value, HttpRequest, BackendResponse)], spool: &Pa
     )
 }
 
-fn proxy_records(profile: Profile, traffic: &[(Value, HttpRequest, BackendResponse)]) -> Vec<Value> {
+fn proxy_records(
+    profile: Profile,
+    traffic: &[(Value, HttpRequest, BackendResponse)],
+) -> Vec<Value> {
     let mut options = ProxyOptions::new(profile);
-    options.plugin_config =
-        serde_json::to_vec(&serde_json::from_slice::<Value>(&traefik_config(&config("/spool"))).unwrap())
-            .unwrap();
+    options.plugin_config = serde_json::to_vec(
+        &serde_json::from_slice::<Value>(&traefik_config(&config("/spool"))).unwrap(),
+    )
+    .unwrap();
     options.clusters = vec![CLUSTER.to_owned()];
     let mut host = ProxyHost::from_file(&testkit::wasm_artifact("gatetrace-proxy.wasm"), options)
         .unwrap_or_else(|e| panic!("{profile:?}: {e:#}"));
@@ -148,13 +152,17 @@ fn proxy_records(profile: Profile, traffic: &[(Value, HttpRequest, BackendRespon
         let exchange = host.http(request, backend);
         assert_eq!(exchange.failure, None, "{profile:?}: {:?}", exchange.logs);
         let upstream = exchange.upstream.expect("the request went upstream");
-        assert!(upstream.body == request.body, "{profile:?}: upstream body differs");
+        assert!(
+            upstream.body == request.body,
+            "{profile:?}: upstream body differs"
+        );
     }
     host.advance(Duration::from_millis(200)).unwrap();
     let mut out = Vec::new();
     for call in host.pending_calls() {
         out.extend(lines(&call.body));
-        host.respond_call(call.id, &CallResponse::status(200)).unwrap();
+        host.respond_call(call.id, &CallResponse::status(200))
+            .unwrap();
     }
     out
 }
@@ -184,10 +192,18 @@ fn recorded_mcp_traffic_gives_the_same_mcp_fields_on_traefik_envoy_and_kong() {
     assert!(traffic.len() >= 14, "{} recorded requests", traffic.len());
     let spool = tempfile::tempdir().unwrap();
     let traefik = traefik_records(&traffic, spool.path());
-    assert_eq!(traefik.len(), traffic.len(), "traefik: one record per request");
+    assert_eq!(
+        traefik.len(),
+        traffic.len(),
+        "traefik: one record per request"
+    );
     for profile in [Profile::Envoy, Profile::Kong] {
         let proxy = proxy_records(profile, &traffic);
-        assert_eq!(proxy.len(), traffic.len(), "{profile:?}: one record per request");
+        assert_eq!(
+            proxy.len(),
+            traffic.len(),
+            "{profile:?}: one record per request"
+        );
         for (n, ((recorded, _, backend), (t, p))) in
             traffic.iter().zip(traefik.iter().zip(&proxy)).enumerate()
         {
@@ -198,8 +214,8 @@ fn recorded_mcp_traffic_gives_the_same_mcp_fields_on_traefik_envoy_and_kong() {
                 "{what}: traefik (left) and {profile:?} (right) differ"
             );
             // What the body says, the record says.
-            let body: Value = serde_json::from_str(recorded["body"].as_str().unwrap())
-                .unwrap_or(Value::Null);
+            let body: Value =
+                serde_json::from_str(recorded["body"].as_str().unwrap()).unwrap_or(Value::Null);
             assert_eq!(p["mcp"]["method"], body["method"], "{what}: {p}");
             if body["method"] == "tools/call" {
                 assert_eq!(p["mcp"]["tool"], body["params"]["name"], "{what}: {p}");

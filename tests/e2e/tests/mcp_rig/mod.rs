@@ -2,9 +2,9 @@
 //! the gateway side reported.
 
 // The collector tests' own receiver file; this test uses its HTTP receiver only.
+pub mod observed;
 #[allow(dead_code)]
 #[path = "../../../../collector/tests/common/otlp_receiver.rs"]
 pub mod otlp_receiver;
-pub mod observed;
 pub mod stack;
 pub mod wire;

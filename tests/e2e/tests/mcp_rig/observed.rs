@@ -1,7 +1,7 @@
 //! What the gateway side reports, read back for the assertions: the plugin's spool records (as
 //! JSON, so fields the core adds are read without this test depending on their Rust types),
-//! the collector's `/metrics` samples, and every text the gateway side wrote, for the secret
-//! scan.
+//! the collector's `/metrics` samples, every text the gateway side wrote (for the secret
+//! scan), and the checks that are all evaluated before the test fails.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -113,13 +113,48 @@ pub fn sum_by(
     sums
 }
 
-/// Panics naming the place when any `secret` occurs in `text`.
-pub fn assert_no_secret(place: &str, text: &str, secrets: &[&str]) {
-    for secret in secrets {
-        if let Some(at) = text.find(secret) {
-            let from = text[..at].rfind('\n').map_or(0, |i| i + 1);
-            let to = text[at..].find('\n').map_or(text.len(), |i| at + i);
-            panic!("{secret:?} leaked into {place}: {}", &text[from..to]);
+/// Where a `secret` occurs in `text`: the place and the whole line, or `None`.
+pub fn secret_in(place: &str, text: &str, secrets: &[&str]) -> Option<String> {
+    secrets.iter().find_map(|secret| {
+        let at = text.find(secret)?;
+        let from = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let to = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        Some(format!(
+            "{secret:?} leaked into {place}: {}",
+            &text[from..to]
+        ))
+    })
+}
+
+/// The gateway-side checks, all evaluated before the test fails, so that one run names every
+/// one that does not hold.
+#[derive(Debug, Default)]
+pub struct Verdicts(Vec<String>);
+
+impl Verdicts {
+    pub fn check(&mut self, holds: bool, what: impl FnOnce() -> String) {
+        if !holds {
+            self.0.push(what());
         }
+    }
+
+    pub fn equal<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, got: T, want: T) {
+        if got != want {
+            self.0.push(format!("{what}: got {got:?}, want {want:?}"));
+        }
+    }
+
+    pub fn none(&mut self, failure: Option<String>) {
+        self.0.extend(failure);
+    }
+
+    /// Panics listing every failed check.
+    pub fn finish(self) {
+        assert!(
+            self.0.is_empty(),
+            "{} check(s) failed:\n- {}",
+            self.0.len(),
+            self.0.join("\n- ")
+        );
     }
 }

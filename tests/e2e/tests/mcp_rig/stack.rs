@@ -175,12 +175,8 @@ impl Stack {
         let spans = ReceiverLog::default();
         let access_log = dir.join("access.ndjson");
         let collector_log = dir.join("collector.log");
-        let collector = runtime.block_on(start_collector(
-            &spool,
-            &access_log,
-            &collector_log,
-            &spans,
-        ));
+        let collector =
+            runtime.block_on(start_collector(&spool, &access_log, &collector_log, &spans));
         let mut stack = Self {
             dir: dir.to_path_buf(),
             traefik_port,

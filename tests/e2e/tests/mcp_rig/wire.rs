@@ -137,7 +137,11 @@ fn parse_answer(raw: &[u8], first_event: Option<Duration>, total: Duration) -> A
     let chunked = headers
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(rest) } else { rest.to_vec() };
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
     Answer {
         status,
         headers,
