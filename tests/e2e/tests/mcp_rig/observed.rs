@@ -138,6 +138,10 @@ impl Verdicts {
         }
     }
 
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "callers pass maps computed inline"
+    )]
     pub fn equal<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, got: T, want: T) {
         if got != want {
             self.0.push(format!("{what}: got {got:?}, want {want:?}"));

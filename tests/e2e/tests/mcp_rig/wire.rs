@@ -43,8 +43,8 @@ impl Answer {
         let text = String::from_utf8_lossy(&self.body);
         let data = text
             .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("data:"))
             .unwrap_or(&text);
         serde_json::from_str(data.trim())
             .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text}"))
