@@ -15,19 +15,27 @@ use gatetrace_collector::metrics::names::{
     STREAM_DURATION_SECONDS, TOKEN_VALIDATIONS_TOTAL,
 };
 use gatetrace_collector::{Collector, Config, SpanSink, SpanSinkStats};
-use gatetrace_core::record::Record;
+use gatetrace_core::record::{HostKind, Record, Session, SessionEvent, TokenResult};
+use gatetrace_core::testing::ndjson_line;
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
-/// A valid record line; `extra` is spliced in as additional JSON fields.
-fn line(n: u64, status: Option<u16>, sampled: bool, extra: &str) -> String {
-    let status = status.map_or(String::new(), |s| format!(",\"status\":{s}"));
-    format!(
-        "{{\"v\":1,\"request_id\":\"req-{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
-         \"sampled\":{sampled},\"start_unix_ns\":{start},\"duration_ns\":30000000,\
-         \"method\":\"POST\",\"endpoint\":\"/mcp\"{status},\"service\":\"mcp\",\"host_kind\":\"envoy\"{extra}}}\n",
-        start = testkit::now_unix_ns(),
-    )
+/// A valid record of `POST /mcp` on Envoy, started now.
+fn record(n: u64, status: Option<u16>, sampled: bool) -> Record {
+    Record {
+        sampled,
+        start_unix_ns: testkit::now_unix_ns(),
+        duration_ns: 30_000_000,
+        method: "POST".into(),
+        status,
+        host_kind: HostKind::Envoy,
+        ..Record::example(n)
+    }
+}
+
+/// The NDJSON line of [`record`].
+fn line(n: u64, status: Option<u16>, sampled: bool) -> String {
+    ndjson_line(&record(n, status, sampled))
 }
 
 async fn collector(args: &[&str]) -> Collector {
@@ -94,22 +102,23 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 async fn records_become_request_metrics_with_sampled_exemplars_only() {
     let c = collector(&["--business-counters", "orders,refunds"]).await;
     let mut body = String::new();
-    body += &line(1, Some(200), true, "");
-    body += &line(2, Some(200), false, "");
-    body += &line(3, None, false, "");
-    body += &line(
-        4,
-        Some(201),
-        false,
-        ",\"token\":\"success\",\"counters\":[\"orders\",\"nope\"]",
-    )
-    .replace("/mcp", "/register");
-    body += &line(
-        5,
-        None,
-        false,
-        ",\"streamed\":true,\"session\":{\"id\":\"s1\",\"event\":\"start\"}",
-    );
+    body += &line(1, Some(200), true);
+    body += &line(2, Some(200), false);
+    body += &line(3, None, false);
+    body += &ndjson_line(&Record {
+        endpoint: "/register".into(),
+        token: Some(TokenResult::Success),
+        counters: vec!["orders".into(), "nope".into()],
+        ..record(4, Some(201), false)
+    });
+    body += &ndjson_line(&Record {
+        streamed: true,
+        session: Some(Session {
+            id: "s1".into(),
+            event: SessionEvent::Start,
+        }),
+        ..record(5, None, false)
+    });
     let (status, answer) = ingest(&c, body).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -202,9 +211,9 @@ async fn partial_success_lists_bad_lines_and_counts_each_reason() {
     let c = collector(&[]).await;
     let body = format!(
         "{}not json\n{}{}",
-        line(1, Some(200), false, ""),
-        line(2, Some(999), false, ""),
-        line(3, Some(200), false, "").replace("\"v\":1", "\"v\":7"),
+        line(1, Some(200), false),
+        line(2, Some(999), false),
+        line(3, Some(200), false).replace("\"v\":1", "\"v\":7"),
     );
     let (status, answer) = ingest(&c, body).await;
     assert_eq!(status, StatusCode::OK);
@@ -247,9 +256,7 @@ async fn bearer_token_is_required_when_configured() {
         }
         let (status, headers, _) = send(
             &c,
-            request
-                .body(Body::from(line(1, Some(200), false, "")))
-                .unwrap(),
+            request.body(Body::from(line(1, Some(200), false))).unwrap(),
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
@@ -262,7 +269,7 @@ async fn bearer_token_is_required_when_configured() {
     }
     let request = post()
         .header(header::AUTHORIZATION, "Bearer t0ken")
-        .body(Body::from(line(1, Some(200), false, "")))
+        .body(Body::from(line(1, Some(200), false)))
         .unwrap();
     let (status, _, _) = send(&c, request).await;
     assert_eq!(status, StatusCode::OK);
@@ -287,7 +294,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn gzip_bodies_are_accepted_and_limits_apply_after_decompression() {
     let c = collector(&["--body-limit", "4096"]).await;
-    let body = line(1, Some(200), false, "") + &line(2, Some(200), false, "");
+    let body = line(1, Some(200), false) + &line(2, Some(200), false);
     let request = post()
         .header(header::CONTENT_ENCODING, "gzip")
         .body(Body::from(gzip(body.as_bytes())))
@@ -297,7 +304,7 @@ async fn gzip_bodies_are_accepted_and_limits_apply_after_decompression() {
     assert!(text.contains("\"accepted\":2"), "{text}");
 
     // Too large as sent.
-    let big = line(3, Some(200), false, "").repeat(40);
+    let big = line(3, Some(200), false).repeat(40);
     let request = post().body(Body::from(big.clone())).unwrap();
     assert_eq!(send(&c, request).await.0, StatusCode::PAYLOAD_TOO_LARGE);
     // Small compressed, too large decompressed (a gzip bomb).
@@ -323,7 +330,7 @@ async fn a_batch_already_taken_is_acknowledged_but_not_counted_again() {
             .header("x-gatetrace-source", "envoy-7f3a")
             .header("x-gatetrace-sequence", seq)
             .body(Body::from(
-                line(1, Some(200), false, "") + &line(2, Some(200), false, ""),
+                line(1, Some(200), false) + &line(2, Some(200), false),
             ))
             .unwrap()
     };
@@ -410,16 +417,8 @@ async fn a_full_queue_answers_429_with_retry_after_and_ready_says_so() {
     assert_eq!(status, StatusCode::OK);
 
     sink.closed.store(true, Ordering::SeqCst);
-    let sampled = || {
-        post()
-            .body(Body::from(line(9, Some(200), true, "")))
-            .unwrap()
-    };
-    let unsampled = || {
-        post()
-            .body(Body::from(line(8, Some(200), false, "")))
-            .unwrap()
-    };
+    let sampled = || post().body(Body::from(line(9, Some(200), true))).unwrap();
+    let unsampled = || post().body(Body::from(line(8, Some(200), false))).unwrap();
     // First batch: the aggregator takes it and blocks in the sink.
     let first = tokio::spawn(c.app().oneshot(sampled()));
     wait_for("the aggregator to block", async || {
@@ -502,7 +501,7 @@ async fn the_cardinality_cap_sends_new_series_to_other_and_counts_them() {
     let body: String = ["/a", "/b", "/c", "/d"]
         .iter()
         .enumerate()
-        .map(|(i, e)| line(i as u64 + 1, Some(200), false, "").replace("/mcp", e))
+        .map(|(i, e)| line(i as u64 + 1, Some(200), false).replace("/mcp", e))
         .collect();
     assert_eq!(ingest(&c, body).await.0, StatusCode::OK);
     let text = metrics(&c).await;
@@ -542,7 +541,7 @@ async fn access_lines_go_to_the_configured_file_one_per_record() {
     ])
     .unwrap();
     let c = Collector::start(config, None).await.unwrap();
-    let body = line(1, Some(200), true, "") + &line(2, None, false, "");
+    let body = line(1, Some(200), true) + &line(2, None, false);
     assert_eq!(ingest(&c, body).await.0, StatusCode::OK);
     c.shutdown().await.unwrap();
     let text = std::fs::read_to_string(&path).unwrap();

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gatetrace_collector::metrics::names::{DEFAULT_NAMESPACE, REQUESTS_TOTAL};
+use gatetrace_core::record::Record;
 use gatetrace_core::spool::{SpoolLayout, segment_name};
+use gatetrace_core::testing::{example_line, ndjson_line};
 use testkit::{ChildGuard, wait_until};
 
 const KILLS: usize = 12;
@@ -44,13 +46,14 @@ fn writer(spool: &Path, stop: &AtomicBool, written: &AtomicU64) {
         for _ in 0..50 {
             n += 1;
             let status = [200, 201, 404, 500][(n % 4) as usize];
-            batch += &format!(
-                "{{\"v\":1,\"request_id\":\"r{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
-                 \"sampled\":{},\"start_unix_ns\":{now},\"duration_ns\":{},\"method\":\"POST\",\
-                 \"endpoint\":\"/mcp\",\"status\":{status},\"service\":\"mcp\",\"host_kind\":\"traefik\"}}\n",
-                n.is_multiple_of(3),
-                1_000_000 * (n % 700),
-            );
+            batch += &ndjson_line(&Record {
+                sampled: n.is_multiple_of(3),
+                start_unix_ns: now,
+                duration_ns: 1_000_000 * (n % 700),
+                method: "POST".into(),
+                status: Some(status),
+                ..Record::example(n)
+            });
         }
         let mut file = OpenOptions::new()
             .create(true)
@@ -205,15 +208,7 @@ fn sigterm_drains_and_writes_the_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("spool")).unwrap();
     let (mut child, port) = start(dir.path(), 0);
-    let body: String = (1..=3u64)
-        .map(|n| {
-            format!(
-                "{{\"v\":1,\"request_id\":\"r{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
-                 \"sampled\":false,\"start_unix_ns\":1,\"duration_ns\":1,\"method\":\"GET\",\
-                 \"endpoint\":\"/x\",\"status\":200,\"service\":\"s\",\"host_kind\":\"kong\"}}\n"
-            )
-        })
-        .collect();
+    let body: String = (1..=3u64).map(example_line).collect();
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         stream,
