@@ -194,6 +194,8 @@ pub struct Exchange {
     wants_stream: bool,
     upgrade: bool,
     buffer_response: bool,
+    /// The path is in `bufferRoutes`: the operator's choice outranks the MCP allow-list.
+    buffer_route: bool,
     /// Indices into `Config::counters` whose method and route matched.
     counter_candidates: Vec<usize>,
     response: ResponseFacts,
@@ -316,35 +318,30 @@ impl Exchange {
             None
         };
 
+        let buffer_route = config.buffer_routes.iter().any(|r| r.matches(path));
         let buffer_response = match config.buffer_responses {
             BufferMode::Always => true,
             BufferMode::Never => false,
-            BufferMode::Auto => {
-                !wants_stream || config.buffer_routes.iter().any(|r| r.matches(path))
-            }
+            BufferMode::Auto => !wants_stream || buffer_route,
         };
 
-        let mcp = config
-            .mcp_routes
-            .iter()
-            .any(|r| r.matches(path))
-            .then(|| {
-                let mut mcp = McpHeaders::default();
-                headers.each_value(mcp_headers::MCP_METHOD, &mut |v| mcp.push_method(v));
-                headers.each_value(mcp_headers::MCP_NAME, &mut |v| mcp.push_name(v));
-                headers.each_value(mcp_headers::MCP_PROTOCOL_VERSION, &mut |v| {
-                    mcp.push_protocol_version(v);
-                });
-                let mut encoded = false;
-                headers.each_value(CONTENT_ENCODING, &mut |v| encoded |= is_encoded(v));
-                Box::new(McpOperation::begin(
-                    config,
-                    method,
-                    mcp,
-                    request_bytes,
-                    encoded,
-                ))
+        let mcp = config.mcp_routes.iter().any(|r| r.matches(path)).then(|| {
+            let mut mcp = McpHeaders::default();
+            headers.each_value(mcp_headers::MCP_METHOD, &mut |v| mcp.push_method(v));
+            headers.each_value(mcp_headers::MCP_NAME, &mut |v| mcp.push_name(v));
+            headers.each_value(mcp_headers::MCP_PROTOCOL_VERSION, &mut |v| {
+                mcp.push_protocol_version(v);
             });
+            let mut encoded = false;
+            headers.each_value(CONTENT_ENCODING, &mut |v| encoded |= is_encoded(v));
+            Box::new(McpOperation::begin(
+                config,
+                method,
+                mcp,
+                request_bytes,
+                encoded,
+            ))
+        });
 
         let counter_candidates = config
             .counters
@@ -380,6 +377,7 @@ impl Exchange {
             wants_stream,
             upgrade,
             buffer_response,
+            buffer_route,
             counter_candidates,
             response: ResponseFacts::default(),
             mcp,
@@ -436,11 +434,11 @@ impl Exchange {
         self.response.host_error = true;
     }
 
-    /// Whether to buffer the response: on MCP routes (with `bufferResponses: auto`) the MCP
-    /// allow-list decides, elsewhere the gateway's rule.
+    /// Whether to buffer the response: on MCP routes (with `bufferResponses: auto`, not in
+    /// `bufferRoutes`) the MCP allow-list decides, elsewhere the gateway's rule.
     fn buffer_response(&self, config: &Config) -> bool {
         let mcp = match (&self.mcp, config.buffer_responses) {
-            (Some(mcp), BufferMode::Auto) => mcp.buffering(config),
+            (Some(mcp), BufferMode::Auto) if !self.buffer_route => mcp.buffering(config),
             _ => Buffering::NotMcp,
         };
         match mcp {

@@ -256,8 +256,14 @@ fn mcp_keys_default_and_parse_from_traefik_strings() {
             .mcp_buffer_policy
             .decide(Method::Post, Some(kind), Some(method), true)
     };
-    assert_eq!(decide(MessageKind::Request, "initialize"), Buffering::Buffer);
-    assert_eq!(decide(MessageKind::Request, "tools/list"), Buffering::PassThrough);
+    assert_eq!(
+        decide(MessageKind::Request, "initialize"),
+        Buffering::Buffer
+    );
+    assert_eq!(
+        decide(MessageKind::Request, "tools/list"),
+        Buffering::PassThrough
+    );
     assert_eq!(
         decide(MessageKind::Notification, "notifications/initialized"),
         Buffering::PassThrough
@@ -273,9 +279,15 @@ fn mcp_keys_default_and_parse_from_traefik_strings() {
 #[test]
 fn mcp_key_errors_name_the_key_and_the_value() {
     let e = error(r#"{"mcpBufferMethods": ["initialize", "tools/call"]}"#);
-    assert!(e.contains("mcpBufferMethods[1]") && e.contains("tools/call"), "{e}");
+    assert!(
+        e.contains("mcpBufferMethods[1]") && e.contains("tools/call"),
+        "{e}"
+    );
     let e = error(r#"{"mcpBufferMethods": "ping, tools/frobnicate"}"#);
-    assert!(e.contains("mcpBufferMethods[1]") && e.contains("tools/frobnicate"), "{e}");
+    assert!(
+        e.contains("mcpBufferMethods[1]") && e.contains("tools/frobnicate"),
+        "{e}"
+    );
     let e = error(r#"{"mcpBufferMethods": [7]}"#);
     assert!(e.contains("mcpBufferMethods[0]"), "{e}");
     let e = error(r#"{"mcpBodyLimit": "2000000"}"#);

@@ -49,9 +49,9 @@ use self::lenient_json::{Obj, boolean, choice, expected, ratio, section, text, u
 use self::rules::{buffer_methods, counter_rules, patterns, token_mode, token_rules};
 use crate::classify::{CounterRule, SessionIdMode, StatusMatch, TokenMode, TokenRule};
 use crate::ids::{DEFAULT_REQUEST_ID_MAX_LENGTH, RequestIdPolicy};
+use crate::mcp::policy::BufferPolicy;
 #[cfg(doc)]
 use crate::mcp::policy::DEFAULT_BUFFERED_METHODS;
-use crate::mcp::policy::BufferPolicy;
 use crate::record::MAX_LINE_BYTES;
 use crate::route::{EndpointLimits, Method, RoutePattern};
 use crate::spool::SpoolLayout;

@@ -20,8 +20,8 @@ use crate::hex::hex_string;
 
 pub mod facts;
 pub mod headers;
-pub mod operation;
 mod json;
+pub mod operation;
 pub mod policy;
 pub mod request;
 pub mod response;
