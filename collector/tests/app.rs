@@ -148,6 +148,11 @@ async fn records_become_request_metrics_with_sampled_exemplars_only() {
     assert_eq!(sample(&text, &count), Some(3.0));
     let stream = format!("{}_count{route}", ns(STREAM_DURATION_SECONDS));
     assert_eq!(sample(&text, &stream), Some(1.0));
+    // Every per-route series says when it was created (Unix seconds).
+    for metric in [STREAM_DURATION_SECONDS, REQUEST_DURATION_SECONDS] {
+        let created = sample(&text, &format!("{}_created{route}", ns(metric)));
+        assert!(created.is_some_and(|t| t > 1.7e9), "{metric}: {text}");
+    }
     // Exemplars: only the sampled record's trace id.
     let exemplars: Vec<&str> = text
         .lines()
@@ -604,4 +609,167 @@ async fn spawn_serves_on_a_listener_until_shutdown() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "still listening"
     );
+}
+
+#[tokio::test]
+async fn idle_series_expire_make_room_under_the_cap_and_come_back_fresh() {
+    let c = collector(&[
+        "--series-cap",
+        "2",
+        "--series-idle-secs",
+        "1",
+        "--checkpoint-interval-ms",
+        "50",
+    ])
+    .await;
+    let route = |e: &str| line(1, Some(200), false).replace("/mcp", e);
+    let body = route("/a") + &route("/b") + &route("/c");
+    assert_eq!(ingest(&c, body).await.0, StatusCode::OK);
+    let labels =
+        |e: &str| format!("{{service=\"mcp\",method=\"POST\",endpoint=\"{e}\",status=\"200\"}}");
+    let text = metrics(&c).await;
+    let overflow = format!(
+        "{}{{metric=\"{REQUESTS_TOTAL}\"}}",
+        names::SERIES_OVERFLOW_TOTAL
+    );
+    assert_eq!(sample(&text, &overflow), Some(1.0), "/c went to `other`");
+    let first_created = sample(
+        &text,
+        &format!("mcp_oauth_requests_created{}", labels("/a")),
+    )
+    .expect("a _created sample");
+    assert!(first_created > 1.7e9, "{first_created}");
+
+    let expired = format!(
+        "{}{{metric=\"{REQUESTS_TOTAL}\"}}",
+        names::SERIES_EXPIRED_TOTAL
+    );
+    wait_for("the idle series to expire", async || {
+        sample(&metrics(&c).await, &expired) == Some(3.0)
+    })
+    .await;
+    let text = metrics(&c).await;
+    assert_eq!(
+        sample(&text, &format!("{}{}", ns(REQUESTS_TOTAL), labels("/a"))),
+        None
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{}{{metric=\"{REQUESTS_TOTAL}\"}}", names::SERIES)
+        ),
+        Some(0.0)
+    );
+
+    // Room again: /c gets its own series, /a comes back with a fresh `_created`.
+    assert_eq!(
+        ingest(&c, route("/c") + &route("/a")).await.0,
+        StatusCode::OK
+    );
+    let text = metrics(&c).await;
+    assert_eq!(
+        sample(&text, &format!("{}{}", ns(REQUESTS_TOTAL), labels("/c"))),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("{}{}", ns(REQUESTS_TOTAL), labels("/a"))),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &overflow),
+        Some(1.0),
+        "nothing new overflowed"
+    );
+    let again = sample(
+        &text,
+        &format!("mcp_oauth_requests_created{}", labels("/a")),
+    )
+    .unwrap();
+    assert!(again > first_created + 0.9, "{again} vs {first_created}");
+    let latency_created = format!(
+        "{}_created{{service=\"mcp\",method=\"POST\",endpoint=\"/a\"}}",
+        ns(REQUEST_DURATION_SECONDS)
+    );
+    assert!(sample(&text, &latency_created).unwrap() >= again);
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn active_sessions_is_zero_for_every_known_service_not_absent() {
+    let c = collector(&["--services", "billing,mcp"]).await;
+    let gauge = |service: &str| format!("{}{{service=\"{service}\"}}", ns(names::ACTIVE_SESSIONS));
+    let text = metrics(&c).await;
+    assert_eq!(sample(&text, &gauge("billing")), Some(0.0), "{text}");
+    assert_eq!(sample(&text, &gauge("mcp")), Some(0.0));
+    // A service seen in records (sessionless traffic) shows 0 too; one with a session 1.
+    let sessionless = ndjson_line(&Record {
+        service: "tools".into(),
+        ..record(1, Some(200), false)
+    });
+    let with_session = ndjson_line(&Record {
+        session: Some(Session {
+            id: "s1".into(),
+            event: SessionEvent::Start,
+        }),
+        ..record(2, Some(200), false)
+    });
+    assert_eq!(
+        ingest(&c, sessionless + &with_session).await.0,
+        StatusCode::OK
+    );
+    let text = metrics(&c).await;
+    assert_eq!(sample(&text, &gauge("tools")), Some(0.0), "{text}");
+    assert_eq!(sample(&text, &gauge("mcp")), Some(1.0));
+    assert_eq!(sample(&text, &gauge("billing")), Some(0.0));
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_truncated_gzip_body_is_a_400_naming_it_and_counts_nothing() {
+    let c = collector(&[]).await;
+    let whole = gzip((line(1, Some(200), false) + &line(2, Some(200), false)).as_bytes());
+    let request = post()
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(whole[..whole.len() / 2].to_vec()))
+        .unwrap();
+    let (status, _, text) = send(&c, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("gzip"), "{text}");
+    let text = metrics(&c).await;
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{}{{transport=\"http\"}}", names::RECORDS_RECEIVED_TOTAL)
+        ),
+        Some(0.0)
+    );
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_overlong_line_in_a_body_is_rejected_and_its_neighbours_kept() {
+    let c = collector(&[]).await;
+    // A valid record with an unknown field that takes it past the core's 4096-byte limit.
+    let long =
+        line(2, Some(200), false).replacen('{', &format!("{{\"x\":\"{}\",", "y".repeat(5000)), 1);
+    let body = line(1, Some(200), false) + &long + &line(3, Some(200), false);
+    let (status, answer) = ingest(&c, body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["accepted"], 2);
+    assert_eq!(
+        answer["errors"],
+        serde_json::json!([{"line": 2, "reason": "line_too_long"}])
+    );
+    let text = metrics(&c).await;
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "{}{{reason=\"line_too_long\"}}",
+                names::RECORDS_REJECTED_TOTAL
+            )
+        ),
+        Some(1.0)
+    );
+    c.shutdown().await.unwrap();
 }

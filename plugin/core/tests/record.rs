@@ -143,3 +143,69 @@ fn oversized_records_shrink_to_fit_and_never_exceed_the_cap() {
     assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
     serde_json::from_slice::<serde_json::Value>(&line).expect("still valid JSON");
 }
+
+#[test]
+fn mcp_facts_and_status_source_round_trip_and_unbounded_values_are_refused() {
+    use gatetrace_core::mcp::StatusSource;
+    use gatetrace_core::mcp::facts::McpFacts;
+
+    let record = Record {
+        status_source: Some(StatusSource::Implied),
+        mcp: Some(McpFacts {
+            method: Some("tools/call".into()),
+            tool: Some("search".to_string()),
+            error_code: Some(-32602),
+            ..McpFacts::default()
+        }),
+        ..Record::example(3)
+    };
+    let line = record.to_ndjson_line();
+    assert_eq!(Record::from_ndjson_line(&line), Ok(record.clone()));
+
+    let refused = |edit: &dyn Fn(&mut Record), field: &str| {
+        let mut bad = record.clone();
+        edit(&mut bad);
+        match Record::from_ndjson_line(&bad.to_ndjson_line()) {
+            Err(DecodeError::InvalidField { field: got, .. }) => assert_eq!(got, field),
+            other => panic!("{field}: expected InvalidField, got {other:?}"),
+        }
+    };
+    let mcp = |r: &mut Record| r.mcp.as_mut().expect("mcp").clone();
+    refused(
+        &|r| {
+            r.mcp = Some(McpFacts {
+                method: Some("x/unbounded".into()),
+                ..mcp(r)
+            });
+        },
+        "mcp.method",
+    );
+    refused(
+        &|r| {
+            r.mcp = Some(McpFacts {
+                tool: Some("t".repeat(129)),
+                ..mcp(r)
+            });
+        },
+        "mcp.tool",
+    );
+    refused(
+        &|r| {
+            r.mcp = Some(McpFacts {
+                protocol_version: Some("1999-01-01".into()),
+                ..mcp(r)
+            });
+        },
+        "mcp.protocol_version",
+    );
+    refused(
+        &|r| {
+            r.mcp = Some(McpFacts {
+                resource_hash: Some("file:///raw".into()),
+                ..mcp(r)
+            });
+        },
+        "mcp.resource_hash",
+    );
+    refused(&|r| r.status = None, "status_source");
+}

@@ -4,6 +4,11 @@
 use serde::Deserialize;
 
 use super::{DecodeError, MAX_LINE_BYTES, MAX_REQUEST_ID_BYTES, Record, SCHEMA_MAJOR};
+use crate::mcp::facts::McpFacts;
+use crate::mcp::{
+    self, INVALID_NAME, MAX_NAME_BYTES, MAX_REQUEST_ID_BYTES as MAX_MCP_REQUEST_ID_BYTES,
+    known_method,
+};
 use crate::route::normalize_method;
 use crate::trace::{SpanId, TraceId};
 
@@ -78,8 +83,65 @@ impl Record {
         if self.status.is_some_and(|s| !(100..=999).contains(&s)) {
             return invalid("status", "expected an HTTP status from 100 to 999");
         }
-        Ok(())
+        if self.status.is_none() && self.status_source.is_some() {
+            return invalid("status_source", "present without a status");
+        }
+        match &self.mcp {
+            Some(mcp) => validate_mcp(mcp),
+            None => Ok(()),
+        }
     }
+}
+
+/// The MCP facts become metric labels: every string must be one a writer of this schema makes
+/// (a known method or version, or `_OTHER`; a bounded printable name).
+fn validate_mcp(mcp: &McpFacts) -> Result<(), DecodeError> {
+    let invalid = |field, reason| Err(DecodeError::InvalidField { field, reason });
+    let printable = |text: &str, max: usize| {
+        !text.is_empty() && text.len() <= max && !text.chars().any(char::is_control)
+    };
+    if let Some(method) = mcp.method.as_deref()
+        && known_method(method.as_bytes()) != method
+    {
+        return invalid("mcp.method", "expected a known MCP method or _OTHER");
+    }
+    if let Some(version) = mcp.protocol_version.as_deref()
+        && version != mcp::version::OTHER
+        && !mcp::version::KNOWN.contains(&version)
+    {
+        return invalid(
+            "mcp.protocol_version",
+            "expected a known MCP protocol version or _OTHER",
+        );
+    }
+    for (field, name) in [("mcp.tool", &mcp.tool), ("mcp.prompt", &mcp.prompt)] {
+        if name
+            .as_deref()
+            .is_some_and(|name| !printable(name, MAX_NAME_BYTES))
+        {
+            return invalid(field, "expected 1 to 128 bytes without control characters");
+        }
+    }
+    if let Some(hash) = mcp.resource_hash.as_deref()
+        && hash != INVALID_NAME
+        && (hash.len() != 32 || !hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return invalid(
+            "mcp.resource_hash",
+            "expected 32 hex characters or _INVALID",
+        );
+    }
+    if mcp
+        .request_id
+        .as_deref()
+        .is_some_and(|id| !printable(id, MAX_MCP_REQUEST_ID_BYTES))
+    {
+        return invalid(
+            "mcp.request_id",
+            "expected 1 to 64 bytes without control characters",
+        );
+    }
+    Ok(())
 }
 
 /// Reads only the version of a line that failed to decode as a record.

@@ -10,6 +10,8 @@
 use crate::hex::HEX_DIGITS;
 
 use super::{HostKind, MAX_LINE_BYTES, Record, RecordRef, SessionEvent, TokenResult};
+use crate::mcp::facts::McpFacts;
+use crate::mcp::{BodySkipped, FactSource, IdKind, MessageKind, OutcomeKind};
 
 impl Record {
     /// The record as one NDJSON line (JSON + `\n`), at most [`MAX_LINE_BYTES`] long.
@@ -141,6 +143,12 @@ impl Encoder<'_> {
             self.raw(b",\"status\":");
             self.number(u64::from(status));
         }
+        if let Some(source) = r.status_source {
+            self.key_const(b",\"status_source\":", source.as_str());
+        }
+        if let Some(reason) = r.status_unknown {
+            self.key_const(b",\"status_unknown\":", reason.as_str());
+        }
         self.key_str(b",\"service\":", r.service);
         if let Some(host) = r.host
             && shrink < Shrink::NoHost
@@ -181,6 +189,9 @@ impl Encoder<'_> {
                 TokenResult::Forbidden => b",\"token\":\"forbidden\"",
             });
         }
+        if let Some(mcp) = r.mcp {
+            self.mcp(mcp);
+        }
         if !r.counters.is_empty() {
             self.raw(b",\"counters\":[");
             for (i, &name) in r.counters.iter().take(max_counters).enumerate() {
@@ -202,6 +213,61 @@ impl Encoder<'_> {
             self.number(r.dropped);
         }
         self.raw(b"}");
+    }
+
+    /// The MCP object, fields in the order of [`McpFacts`], each absent when unknown. Its
+    /// strings are bounded where they are made (names 128 bytes, ids 64), so no rung cuts them.
+    fn mcp(&mut self, m: &McpFacts) {
+        self.raw(b",\"mcp\":{");
+        let unbounded = core::mem::replace(&mut self.max_chars, usize::MAX);
+        let mut first = true;
+        for (name, value) in [
+            (&b"source"[..], m.source.map(FactSource::as_str)),
+            (b"kind", m.kind.map(MessageKind::as_str)),
+            (b"method", m.method.as_deref()),
+            (b"tool", m.tool.as_deref()),
+            (b"prompt", m.prompt.as_deref()),
+            (b"resource_hash", m.resource_hash.as_deref()),
+            (b"request_id_kind", m.request_id_kind.map(IdKind::as_str)),
+            (b"request_id", m.request_id.as_deref()),
+            (b"protocol_version", m.protocol_version.as_deref()),
+            (b"body_skipped", m.body_skipped.map(BodySkipped::as_str)),
+            (b"outcome", m.outcome.map(OutcomeKind::as_str)),
+        ] {
+            if let Some(value) = value {
+                self.object_key(&mut first, name);
+                self.string(value);
+            }
+        }
+        if let Some(code) = m.error_code {
+            self.object_key(&mut first, b"error_code");
+            if code < 0 {
+                self.raw(b"-");
+            }
+            self.number(code.unsigned_abs());
+        }
+        if let Some(reason) = m.outcome_reason {
+            self.object_key(&mut first, b"outcome_reason");
+            self.string(reason.as_str());
+        }
+        self.max_chars = unbounded;
+        self.raw(b"}");
+    }
+
+    /// `"name":` inside an object, with the comma unless it is the `first` key.
+    fn object_key(&mut self, first: &mut bool, name: &[u8]) {
+        self.raw(if *first { b"\"" } else { b",\"" });
+        *first = false;
+        self.raw(name);
+        self.raw(b"\":");
+    }
+
+    /// A key and a constant value that needs no escaping (an enum's serialized name).
+    fn key_const(&mut self, key: &[u8], value: &str) {
+        self.raw(key);
+        self.raw(b"\"");
+        self.raw(value.as_bytes());
+        self.raw(b"\"");
     }
 
     fn room(&self, bytes: usize) -> bool {
@@ -319,6 +385,9 @@ fn needs_escape(word: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::StatusSource;
+    use crate::mcp::UnknownOutcome;
+    use crate::mcp::policy::UnknownStatus;
 
     const HOSTILE: &str = "id \"quoted\" \\ \u{1}\u{8}\u{c}\n\r\t\u{1f}\u{7f} caf\u{e9} \u{1f600}";
 
@@ -329,7 +398,36 @@ mod tests {
             start_unix_ns: u64::MAX,
             duration_ns: 0,
             counters: vec!["a".to_string(), "b".to_string()],
+            status_source: Some(StatusSource::Implied),
+            status_unknown: Some(UnknownStatus::NotEventStream),
+            mcp: Some(McpFacts {
+                source: Some(FactSource::Body),
+                kind: Some(MessageKind::Request),
+                method: Some("tools/call".into()),
+                tool: Some(HOSTILE.to_string()),
+                prompt: Some("p".to_string()),
+                resource_hash: Some("0123456789abcdef0123456789abcdef".to_string()),
+                request_id_kind: Some(IdKind::Number),
+                request_id: Some("-7".to_string()),
+                protocol_version: Some("2025-06-18".into()),
+                body_skipped: Some(BodySkipped::TooLarge),
+                outcome: Some(OutcomeKind::Error),
+                error_code: Some(i64::MIN),
+                outcome_reason: Some(UnknownOutcome::NoResponse),
+            }),
             ..Record::example_full(1)
+        }
+    }
+
+    /// Only some MCP facts: the object's first key may be any of them.
+    fn some_mcp() -> Record {
+        Record {
+            mcp: Some(McpFacts {
+                tool: Some("search".to_string()),
+                error_code: Some(32600),
+                ..McpFacts::default()
+            }),
+            ..Record::example(2)
         }
     }
 
@@ -344,7 +442,11 @@ mod tests {
 
     #[test]
     fn bytes_equal_serde_json() {
-        for record in [full(), minimal()] {
+        let empty_mcp = Record {
+            mcp: Some(McpFacts::default()),
+            ..minimal()
+        };
+        for record in [full(), minimal(), some_mcp(), empty_mcp] {
             let borrowed = record.borrowed();
             let mut ours = Vec::new();
             assert!(append_line(&borrowed, Shrink::Whole, &mut ours));
@@ -361,6 +463,22 @@ mod tests {
                 "owned and borrowed are one schema"
             );
             assert_eq!(borrowed.to_record(), record);
+        }
+    }
+
+    #[test]
+    fn status_and_mcp_enum_names_match_serde() {
+        let name = |value: serde_json::Value| value.as_str().expect("a string").to_owned();
+        for source in [StatusSource::Observed, StatusSource::Implied] {
+            assert_eq!(name(serde_json::json!(source)), source.as_str());
+        }
+        for reason in [
+            UnknownStatus::NoContentType,
+            UnknownStatus::NotEventStream,
+            UnknownStatus::UpgradeNotAsked,
+            UnknownStatus::Error,
+        ] {
+            assert_eq!(name(serde_json::json!(reason)), reason.as_str());
         }
     }
 
@@ -438,7 +556,10 @@ mod tests {
         record.user_agent = Some(long);
         record.counters = vec!["c".repeat(150); 20];
         let cut = |r: &Record, chars: usize, counters: usize| {
-            let mut short = r.map_strings(|text| text.chars().take(chars).collect::<String>());
+            let mut short = r.map_strings(
+                |text| text.chars().take(chars).collect::<String>(),
+                Clone::clone,
+            );
             short.counters.truncate(counters);
             short
         };

@@ -7,6 +7,10 @@ mod encode;
 
 use serde::{Deserialize, Serialize};
 
+use crate::mcp::StatusSource;
+use crate::mcp::facts::McpFacts;
+use crate::mcp::policy::UnknownStatus;
+
 /// Major schema version this build writes and reads. A decoder ignores unknown fields of the
 /// same major version and rejects any other major version.
 pub const SCHEMA_MAJOR: u32 = 1;
@@ -27,11 +31,12 @@ pub const BATCH_SEQUENCE_HEADER: &str = "x-gatetrace-sequence";
 ///
 /// `S` is how the record holds its strings: `String` for a record that owns them (decoded, or
 /// built by hand), `&str` for a [`RecordRef`] borrowed from a finished exchange, which the
-/// plugins encode without copying a string. One struct, so the fields are spelled once here,
+/// plugins encode without copying a string; `M` likewise holds the MCP facts (owned, or
+/// `&McpFacts`). One struct, so the fields are spelled once here,
 /// once in `map_strings` below and once in the hand encoder (`encode.rs`), whose output the
 /// tests hold byte-equal to serde's for this very struct.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record<S = String> {
+pub struct Record<S = String, M = McpFacts> {
     /// Schema major version, always [`SCHEMA_MAJOR`] when written by this build.
     pub v: u32,
     pub request_id: S,
@@ -56,6 +61,13 @@ pub struct Record<S = String> {
     /// Absent when the host could not know it (an unbuffered stream in Traefik).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// How `status` became known: read from the host, or implied by what the protocols fix
+    /// (an SSE response is 200, a Bearer challenge 401/403/400). Present whenever `status` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_source: Option<StatusSource>,
+    /// Why `status` is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_unknown: Option<UnknownStatus>,
     pub service: S,
     /// Request authority (host header), bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +84,9 @@ pub struct Record<S = String> {
     pub session: Option<Session<S>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<TokenResult>,
+    /// The MCP operation, on MCP routes (`mcpRoutes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<M>,
     /// Business counters this request matched (names from the classification rules).
     /// Allocates only when a counter matched.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -85,17 +100,22 @@ pub struct Record<S = String> {
 /// A [`Record`] whose strings are borrowed: what the line encoder writes. The plugins build
 /// one straight from a finished exchange (`Exchange::record` in `exchange.rs`), so the hot
 /// path copies no string twice.
-pub type RecordRef<'a> = Record<&'a str>;
+pub type RecordRef<'a> = Record<&'a str, &'a McpFacts>;
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-impl<S> Record<S> {
-    /// The same record with every string passed through `to`: borrowing or owning them.
-    /// The one place besides the type and the encoder that names every field.
-    fn map_strings<'s, T>(&'s self, mut to: impl FnMut(&'s S) -> T) -> Record<T> {
+impl<S, M> Record<S, M> {
+    /// The same record with every string passed through `to` and the MCP facts through
+    /// `to_mcp`: borrowing or owning them. The one place besides the type and the encoder
+    /// that names every field.
+    fn map_strings<'s, T, N>(
+        &'s self,
+        mut to: impl FnMut(&'s S) -> T,
+        to_mcp: impl FnOnce(&'s M) -> N,
+    ) -> Record<T, N> {
         Record {
             v: self.v,
             request_id: to(&self.request_id),
@@ -109,6 +129,8 @@ impl<S> Record<S> {
             method: to(&self.method),
             endpoint: to(&self.endpoint),
             status: self.status,
+            status_source: self.status_source,
+            status_unknown: self.status_unknown,
             service: to(&self.service),
             host: self.host.as_ref().map(&mut to),
             client_addr: self.client_addr.as_ref().map(&mut to),
@@ -120,6 +142,7 @@ impl<S> Record<S> {
                 event: s.event,
             }),
             token: self.token,
+            mcp: self.mcp.as_ref().map(to_mcp),
             counters: self.counters.iter().map(&mut to).collect(),
             host_kind: self.host_kind,
             dropped: self.dropped,
@@ -130,7 +153,7 @@ impl<S> Record<S> {
 impl Record {
     /// The record borrowed field by field.
     fn borrowed(&self) -> RecordRef<'_> {
-        self.map_strings(String::as_str)
+        self.map_strings(String::as_str, |mcp| mcp)
     }
 }
 
@@ -138,7 +161,7 @@ impl RecordRef<'_> {
     /// The owned record.
     #[must_use]
     pub fn to_record(&self) -> Record {
-        self.map_strings(|&text| text.to_owned())
+        self.map_strings(|&text| text.to_owned(), |&mcp| mcp.clone())
     }
 }
 
