@@ -9,13 +9,10 @@ use serde::Serialize;
 use super::exposition::{Sample, samples};
 use crate::metrics::names;
 
-/// The MCP operations histogram (OpenTelemetry MCP conventions, not namespaced); absent until
-/// the collector measures MCP operations, and the page says so.
-pub(crate) const MCP_OPERATION_DURATION: &str = "mcp_server_operation_duration_seconds";
-/// Its label naming the tool of a `tools/call` (empty for other operations).
-const TOOL_LABEL: &str = "gen_ai_tool_name";
-/// Its label holding the JSON-RPC error code or `tool_error` (empty when none).
-const ERROR_TYPE_LABEL: &str = "error_type";
+use crate::metrics::names::{
+    MCP_ERROR_TYPE_LABEL as ERROR_TYPE_LABEL,
+    MCP_OPERATION_DURATION_SECONDS as MCP_OPERATION_DURATION, MCP_TOOL_LABEL as TOOL_LABEL,
+};
 /// The histogram bucket bound label.
 const LE_LABEL: &str = "le";
 
