@@ -458,7 +458,7 @@ fn mcp_through_traefik_with_forward_auth_is_seen_whole_and_never_leaks() {
             "status known on {known} of {} FastMCP records ({:.1} %), e.g. {:?}",
             old_records.len(),
             share * 100.0,
-            unknown.iter().take(2).collect::<Vec<_>>()
+            unknown.iter().map(|r| r.to_string()).collect::<Vec<_>>()
         )
     });
     for r in &records {
