@@ -74,6 +74,23 @@ pub struct NameCaps {
 }
 
 impl McpOperations {
+    /// Rebuilds the index of a loaded checkpoint; restarts the histogram (logged) if it was
+    /// written with other bucket bounds.
+    pub fn conform(&mut self) {
+        if self
+            .family
+            .series
+            .iter()
+            .any(|(_, hist)| hist.counts.len() != MCP_BOUNDS.len() + 1)
+        {
+            tracing::warn!(
+                "MCP operation buckets changed since the checkpoint; histogram restarts"
+            );
+            self.family = Family::default();
+        }
+        self.family.reindex();
+    }
+
     /// Observes `record` when it carries an MCP method (requests and notifications; client
     /// responses and batches have none and are not operations here).
     pub fn observe(
@@ -199,6 +216,30 @@ mod tests {
         };
         ops.observe(&other, caps, 100, &mut key);
         assert_eq!(ops.tools.overflowed, 2);
+    }
+
+    #[test]
+    fn a_checkpoint_with_other_buckets_restarts_the_histogram_instead_of_panicking() {
+        let mut ops = McpOperations::default();
+        let caps = NameCaps {
+            tools: 2,
+            prompts: 2,
+        };
+        let mut key = String::new();
+        ops.observe(&call("a"), caps, 100, &mut key);
+        let mut back: McpOperations =
+            serde_json::from_str(&serde_json::to_string(&ops).unwrap()).unwrap();
+        back.conform();
+        back.observe(&call("a"), caps, 100, &mut key);
+        assert_eq!(
+            keys(&back),
+            ["mcp,tools/call,a,,,, 2"],
+            "kept and reindexed"
+        );
+        back.family.series[0].1.counts.pop();
+        back.conform();
+        back.observe(&call("a"), caps, 100, &mut key);
+        assert_eq!(keys(&back), ["mcp,tools/call,a,,,, 1"], "restarted");
     }
 
     #[test]

@@ -132,6 +132,31 @@ mod tests {
     }
 
     #[test]
+    fn sessions_idle_past_the_window_are_not_active_and_expire() {
+        let s = settings();
+        let mut state = State::new(&s);
+        for (id, start) in [("old", 1_000_000_000), ("new", 9_000_000_000)] {
+            state.apply(
+                &s,
+                Transport::Http,
+                &with_session(id, SessionEvent::Seen, start),
+            );
+        }
+        // A third session past max_sessions (2) is not tracked, and counted.
+        let third = with_session("third", SessionEvent::Start, 9_000_000_000);
+        state.apply(&s, Transport::Http, &third);
+        assert_eq!(state.untracked_session_records, 1);
+        assert_eq!(state.active_sessions(0, &[]).get("mcp"), Some(&2));
+        assert_eq!(
+            state.active_sessions(5_000_000_000, &[]).get("mcp"),
+            Some(&1)
+        );
+        state.expire_sessions(5_000_000_000);
+        assert_eq!(state.sessions.len(), 1);
+        assert!(state.sessions.contains_key("new"));
+    }
+
+    #[test]
     fn a_stream_recorded_after_its_sessions_delete_does_not_bring_it_back() {
         let s = settings();
         let mut state = State::new(&s);

@@ -169,7 +169,7 @@ impl<V> Family<V> {
         removed as u64
     }
 
-    fn reindex(&mut self) {
+    pub(super) fn reindex(&mut self) {
         self.index = self
             .series
             .iter()
@@ -330,7 +330,7 @@ impl State {
         self.requests.reindex();
         self.latency.reindex();
         self.streams.reindex();
-        self.mcp.family.reindex();
+        self.mcp.conform();
         self.without_status.reindex();
         if self.latency_bounds != settings.latency_bounds {
             if !self.latency.series.is_empty() {
@@ -635,37 +635,6 @@ mod tests {
         assert_eq!(state.registrations, 2);
         assert_eq!(state.business.get("orders"), Some(&1));
         assert_eq!(state.unknown_counter_names, 0);
-    }
-
-    #[test]
-    fn sessions_idle_past_the_window_are_not_active_and_expire() {
-        let s = settings();
-        let mut state = State::new(&s);
-        for (id, start) in [("old", 1_000_000_000), ("new", 9_000_000_000)] {
-            let mut r = record("/mcp", Some(200));
-            r.start_unix_ns = start;
-            r.session = Some(Session {
-                id: id.into(),
-                event: SessionEvent::Seen,
-            });
-            state.apply(&s, Transport::Http, &r);
-        }
-        // A third session past max_sessions (2) is not tracked, and counted.
-        let mut r = record("/mcp", Some(200));
-        r.session = Some(Session {
-            id: "third".into(),
-            event: SessionEvent::Start,
-        });
-        state.apply(&s, Transport::Http, &r);
-        assert_eq!(state.untracked_session_records, 1);
-        assert_eq!(state.active_sessions(0, &[]).get("svc"), Some(&2));
-        assert_eq!(
-            state.active_sessions(5_000_000_000, &[]).get("svc"),
-            Some(&1)
-        );
-        state.expire_sessions(5_000_000_000);
-        assert_eq!(state.sessions.len(), 1);
-        assert!(state.sessions.contains_key("new"));
     }
 
     #[test]
