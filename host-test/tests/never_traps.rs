@@ -17,7 +17,7 @@ use gatetrace_host::http_wasm::{
 use gatetrace_host::proxy::{CallResponse, Profile, ProxyHost, ProxyOptions};
 use gatetrace_host::wasi::{Mount, WasiOptions};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRunner};
 use serde_json::json;
 
 /// Headers the plugin may set, replace or remove; everything else passes unchanged.
@@ -27,11 +27,19 @@ const CLUSTER: &str = "gatetrace_collector";
 /// Requests per host: a fresh host (and spool) after this many keeps memory and disk bounded
 /// in the long variant and varies the configuration.
 const PER_HOST: u32 = 2_000;
-/// Requests per profile in the default run and in the long variant (3 profiles).
-const DEFAULT_CASES: u32 = 1_500;
+/// Requests per profile in the default run and in the long variant (3 profiles);
+/// `GATETRACE_FUZZ_CASES=N` sets another count. In a debug build generating a case costs
+/// ≈ 10–35 ms, the harness and plugin ≈ 3–10 ms, compiling the module ≈ 10 s per test.
+const DEFAULT_CASES: u32 = 250;
 const LONG_CASES: u32 = 340_000;
 
 fn cases() -> u32 {
+    if let Some(n) = std::env::var("GATETRACE_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        return n;
+    }
     if std::env::var_os("GATETRACE_LONG").is_some_and(|v| v == "1") {
         LONG_CASES
     } else {
@@ -455,10 +463,10 @@ fn traefik_host(variant: u32) -> (TraefikHost, tempfile::TempDir) {
     let buffer = ["auto", "always", "never"][(variant / 3) as usize % 3];
     let config = json!({
         "service": "fuzz",
-        "echoRequestId": variant % 2 == 0,
+        "echoRequestId": variant.is_multiple_of(2),
         "requestIdPolicy": policy,
         "bufferResponses": buffer,
-        "sessionId": if variant % 2 == 0 { "raw" } else { "hash" },
+        "sessionId": if variant.is_multiple_of(2) { "raw" } else { "hash" },
         "recordUserAgent": true,
         "recordClientAddr": true,
         "spool": {"dir": "/spool"},
@@ -524,9 +532,9 @@ fn proxy_host(profile: Profile, variant: u32) -> ProxyHost {
     let mut options = ProxyOptions::new(profile);
     options.plugin_config = serde_json::to_vec(&json!({
         "service": "fuzz",
-        "echoRequestId": variant % 2 == 0,
+        "echoRequestId": variant.is_multiple_of(2),
         "requestIdPolicy": policy,
-        "sessionId": if variant % 2 == 0 { "raw" } else { "hash" },
+        "sessionId": if variant.is_multiple_of(2) { "raw" } else { "hash" },
         "recordUserAgent": true,
         "collector": {"queueCapacity": 500, "batchSize": 100},
     }))
@@ -561,12 +569,12 @@ impl Proxy {
         prop_assert!(x.failure.is_none(), "{}: {:?}", what, x.failure);
         prop_assert!(!x.local_response, "{}: the plugin answered itself", what);
         check(&what, request, backend, x.upstream.as_ref(), &x.response)?;
-        if self.served % 50 == 0 {
+        if self.served.is_multiple_of(50) {
             // Ticks ship the queue; answer every batch, alternating success and failure.
             let advanced = self.host.advance(Duration::from_secs(1));
             prop_assert!(advanced.is_ok(), "{}: tick: {:?}", what, advanced);
             for call in self.host.pending_calls() {
-                let answer = if self.served % 100 == 0 {
+                let answer = if self.served.is_multiple_of(100) {
                     self.host.respond_call(call.id, &CallResponse::status(202))
                 } else {
                     self.host.fail_call(call.id, "collector down")
@@ -594,20 +602,34 @@ fn drive(
         cases,
         failure_persistence: None,
         max_shrink_iters: 200,
+        // ChaCha in an unoptimised test build costs more than the plugin: xorshift is enough.
+        rng_algorithm: RngAlgorithm::XorShift,
         ..Config::default()
     });
     let started = Instant::now();
     let count = RefCell::new(0u64);
+    let in_hosts = RefCell::new(Duration::ZERO);
     let run = RefCell::new(&mut run);
     let result = runner.run(&(request(), response()), |(request, backend)| {
         *count.borrow_mut() += 1;
+        if count.borrow().is_multiple_of(10_000) {
+            eprintln!(
+                "{name}: {} requests, {:.0} s",
+                count.borrow(),
+                started.elapsed().as_secs_f64()
+            );
+        }
         let mut run = run.borrow_mut();
-        (*run)(&request, &backend)
+        let one = Instant::now();
+        let outcome = (*run)(&request, &backend);
+        *in_hosts.borrow_mut() += one.elapsed();
+        outcome
     });
     eprintln!(
-        "{name}: {} requests in {:.1} s",
+        "{name}: {} requests in {:.1} s ({:.1} s in the harness and plugin, the rest generating)",
         count.borrow(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        in_hosts.borrow().as_secs_f64()
     );
     if let Err(e) = result {
         panic!("{name}: {e}");

@@ -5,6 +5,8 @@
 //! not write, and once space (or write access) returns, records flow again with the drops
 //! reported. The spool is read from outside the namespace through `/proc/<pid>/root`.
 
+// Shared with `traefik_e2e`; this binary uses only part of it.
+#[allow(dead_code)]
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
