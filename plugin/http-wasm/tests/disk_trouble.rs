@@ -148,8 +148,12 @@ fn wait_until_every_request_is_accounted(traefik: &Traefik, backend: &Backend) -
     );
 }
 
+/// Fails today (first run: 671 requests, 470 records, 98 drops reported, 103 unaccounted):
+/// about half of the records dropped while the disk was full are never reported. The likely
+/// cause, not yet proven: the drop count lives in the instance, and an instance Traefik
+/// leaves idle or discards from its pool never writes the line that would carry it.
 #[test]
-#[ignore = "e2e: needs traefik, cargo xtask wasm, root (unshare, mount, setpriv)"]
+#[ignore = "e2e: needs traefik, cargo xtask wasm, root (unshare, mount, setpriv); fails today, see the doc"]
 fn a_full_spool_disk_drops_and_counts_and_records_flow_again_when_space_returns() {
     let _serial = serial();
     let backend = Backend::start();
