@@ -14,6 +14,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use gatetrace_core::spool::SpoolLayout;
 
 use crate::metrics::names::{self, DEFAULT_NAMESPACE};
+use crate::page::TraceUrlTemplate;
 use crate::sinks::access_log::AccessLogDestination;
 use crate::sinks::otlp::config::OtlpConfig;
 
@@ -57,6 +58,23 @@ pub struct Config {
     #[arg(long, env = "GATETRACE_QUEUE_CAPACITY", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub queue_capacity: u32,
+
+    /// Connections served at once at most; more are answered 503 (Retry-After) and closed.
+    #[arg(long, env = "GATETRACE_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// A request's headers must arrive within this many milliseconds, or the connection is
+    /// closed (also how long an idle keep-alive connection stays open).
+    #[arg(long, env = "GATETRACE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_read_timeout_ms: u64,
+
+    /// A `POST /v1/records` body must arrive within this many milliseconds, or it is
+    /// answered 408 and the connection closed.
+    #[arg(long, env = "GATETRACE_BODY_READ_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub body_read_timeout_ms: u64,
 
     /// Spool directory the Traefik plugin appends to. Unset: no spool tailing.
     #[arg(long, env = "GATETRACE_SPOOL_DIR", value_name = "DIR")]
@@ -118,6 +136,17 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub series_cap: u32,
 
+    /// A metric series without an update for this many seconds is removed (and comes back
+    /// with a fresh `_created` if it is seen again), making room under `--series-cap`.
+    #[arg(long, env = "GATETRACE_SERIES_IDLE_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub series_idle_secs: u64,
+
+    /// Services whose `<namespace>_active_sessions` is always served (0 when none), besides
+    /// those seen in records; comma separated.
+    #[arg(long, env = "GATETRACE_SERVICES", value_delimiter = ',')]
+    pub services: Vec<String>,
+
     /// Batch sources remembered for duplicate detection at most (least recent forgotten).
     #[arg(long, env = "GATETRACE_DEDUP_SOURCES", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -140,6 +169,11 @@ pub struct Config {
     /// Access log destination: `stdout`, `off`, or a file path (appended to).
     #[arg(long, env = "GATETRACE_ACCESS_LOG", default_value = "stdout")]
     pub access_log: AccessLogDestination,
+
+    /// Link to a trace in the trace backend, for the overview page's sampled traces:
+    /// `{trace_id}` is replaced, e.g. `http://jaeger:16686/trace/{trace_id}`. Unset: ids only.
+    #[arg(long, env = "GATETRACE_TRACE_URL_TEMPLATE", value_name = "URL")]
+    pub trace_url_template: Option<TraceUrlTemplate>,
 
     /// Filter for the collector's own JSON logs on stderr (tracing `EnvFilter` syntax).
     #[arg(long, env = "GATETRACE_LOG", default_value = "info")]
@@ -256,6 +290,13 @@ impl Config {
                 ));
             }
         }
+        if let Some(bad) = self.services.iter().find(|service| {
+            service.is_empty() || service.len() > 128 || service.chars().any(char::is_control)
+        }) {
+            return Err(format!(
+                "--services: {bad:?} must be 1-128 characters without control characters"
+            ));
+        }
         if !self.registration_endpoint.starts_with('/') {
             return Err("--registration-endpoint must start with '/'".into());
         }
@@ -272,6 +313,15 @@ impl Config {
             window_secs: self.spool_window_secs,
             grace_secs: self.spool_grace_secs,
             max_windows: self.spool_max_windows,
+        }
+    }
+
+    /// Connection limits of the HTTP server.
+    #[must_use]
+    pub(crate) fn connection_limits(&self) -> crate::connections::ConnectionLimits {
+        crate::connections::ConnectionLimits {
+            max_connections: self.max_connections as usize,
+            header_timeout: Duration::from_millis(self.header_read_timeout_ms),
         }
     }
 
@@ -389,6 +439,9 @@ mod tests {
                 "built-in",
             ),
             (vec!["--queue-capacity", "0"], "queue-capacity"),
+            (vec!["--services", "billing,a\u{7}b"], "--services"),
+            (vec!["--max-connections", "0"], "max-connections"),
+            (vec!["--body-read-timeout-ms", "5"], "body-read-timeout-ms"),
             (vec!["--listen", "nowhere"], "listen"),
         ] {
             let err = Config::load(std::iter::once("c").chain(args.iter().copied()))

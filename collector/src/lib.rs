@@ -20,13 +20,16 @@
 //! The data's way, one module per step: [`sources`] (HTTP and spool, both decoding lines into
 //! a [`batch`]) → [`aggregate`] (the one writer of the checkpointed state) → [`sinks`] (spans,
 //! access lines); [`metrics`] is the `/metrics` view over the aggregate. `clock`, `batch` and
-//! `telemetry` are the vocabulary they share; `server` routes HTTP; [`config`] reads options.
+//! `telemetry` are the vocabulary they share; `server` routes HTTP; [`config`] reads options;
+//! [`page`] is the overview page at `/`, a second view over what `/metrics` serves.
 
 pub mod aggregate;
 pub mod batch;
 mod clock;
 pub mod config;
+mod connections;
 pub mod metrics;
+pub mod page;
 mod server;
 pub mod sinks;
 pub mod sources;
@@ -48,7 +51,9 @@ pub use sinks::span_sink::{SpanSink, SpanSinkStats};
 
 use crate::aggregate::state::{Settings, State};
 use crate::aggregate::{AggregateStore, Aggregator, checkpoint};
+use crate::connections::ConnectionLimits;
 use crate::metrics::MetricsView;
+use crate::page::{Page, RecentTraces};
 use crate::sinks::access_log::AccessWriter;
 use crate::sources::http::HttpSource;
 use crate::sources::spool::SpoolTailer;
@@ -61,10 +66,13 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// [`Collector::app`] however you like, then call [`Collector::shutdown`].
 pub struct Collector {
     state: AppState,
+    limits: ConnectionLimits,
     stop: oneshot::Sender<()>,
     aggregator: tokio::task::JoinHandle<AccessWriter>,
     tailer: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
     sink: Option<Arc<dyn SpanSink>>,
+    /// Keeps the page's readings (aborted at shutdown).
+    page_sampler: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Collector {
@@ -125,11 +133,14 @@ impl Collector {
             tokio::task::spawn_blocking(move || checkpoint::write(&path, &bytes)).await??;
         }
         let offsets = state.offsets.clone();
-        let store = Arc::new(AggregateStore::new(
+        let mut store = AggregateStore::new(
             state,
             settings,
             Duration::from_secs(config.session_idle_secs),
-        ));
+        );
+        store.series_idle = Duration::from_secs(config.series_idle_secs);
+        store.services.clone_from(&config.services);
+        let store = Arc::new(store);
         let telemetry = Arc::new(Telemetry::default());
         let access = AccessWriter::start(
             &config.access_log,
@@ -161,6 +172,7 @@ impl Collector {
                 None
             }
         };
+        let recent = Arc::new(RecentTraces::default());
         let aggregator = Aggregator {
             store: Arc::clone(&store),
             telemetry: Arc::clone(&telemetry),
@@ -175,30 +187,43 @@ impl Collector {
                 .map(|dir| (dir, config.spool_layout())),
             access,
             sink: sink.clone(),
+            recent: Arc::clone(&recent),
         };
         telemetry.aggregator_running.store(true, Ordering::Relaxed);
         let aggregator = tokio::spawn(aggregator.run());
+        let limits = config.connection_limits();
+        let metrics = Arc::new(MetricsView {
+            store,
+            telemetry: Arc::clone(&telemetry),
+            sink: sink.clone(),
+            namespace: config.namespace.clone(),
+        });
+        let page = Arc::new(Page::new(
+            Arc::clone(&metrics),
+            recent,
+            config.trace_url_template.clone(),
+        ));
+        let page_sampler = tokio::spawn(page::sample_forever(Arc::clone(&page)));
         Ok(Self {
             state: AppState {
                 http: HttpSource {
                     queue: http_tx,
                     token: config.ingest_token.map(Arc::new),
                     body_limit: config.body_limit as usize,
+                    body_timeout: Duration::from_millis(config.body_read_timeout_ms),
                     telemetry: Arc::clone(&telemetry),
                 },
-                metrics: Arc::new(MetricsView {
-                    store,
-                    telemetry: Arc::clone(&telemetry),
-                    sink: sink.clone(),
-                    namespace: config.namespace.clone(),
-                }),
+                metrics,
+                page,
                 telemetry,
                 spool: config.spool_dir.is_some(),
             },
+            limits,
             stop,
             aggregator,
             tailer,
             sink,
+            page_sampler,
         })
     }
 
@@ -207,19 +232,18 @@ impl Collector {
         app(self.state.clone())
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then shuts the pipeline down.
+    /// Serves on `listener` (within the configured connection limits) until `shutdown`
+    /// resolves, then shuts the pipeline down.
     ///
     /// # Errors
-    /// A server error.
+    /// What shutting down failed with.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(listener, self.app())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        let telemetry = Arc::clone(&self.state.telemetry);
+        connections::serve(listener, self.app(), self.limits, telemetry, shutdown).await;
         self.shutdown().await
     }
 
@@ -242,6 +266,7 @@ impl Collector {
     /// # Errors
     /// The aggregator task panicked.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.page_sampler.abort();
         if let Some((stop, handle)) = self.tailer {
             let _ = stop.send(());
             tokio::task::spawn_blocking(move || handle.join())

@@ -1,5 +1,6 @@
 //! The HTTP surface: the router over `POST /v1/records` (the HTTP source), `/metrics` (the
-//! view over the aggregate), `/health` and `/ready`.
+//! view over the aggregate), `/health`, `/ready`, and the overview page `/` with its data
+//! `/api/overview`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,6 +14,7 @@ use axum::routing::{get, post};
 use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::metrics::{CONTENT_TYPE, MetricsView};
+use crate::page::{self, Page};
 use crate::sources::http::{self, HttpSource};
 use crate::telemetry::Telemetry;
 
@@ -21,6 +23,7 @@ use crate::telemetry::Telemetry;
 pub struct AppState {
     pub(crate) http: HttpSource,
     pub(crate) metrics: Arc<MetricsView>,
+    pub(crate) page: Arc<Page>,
     pub(crate) telemetry: Arc<Telemetry>,
     /// Whether a spool directory is tailed (then `/ready` needs it readable).
     pub(crate) spool: bool,
@@ -42,6 +45,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/", get(overview_page))
+        .route("/api/overview", get(overview_data))
         .with_state(state)
 }
 
@@ -55,6 +60,39 @@ async fn metrics(State(app): State<AppState>) -> Response {
         .header(header::CONTENT_TYPE, CONTENT_TYPE)
         .body(Body::from(text))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn overview_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                page::CONTENT_SECURITY_POLICY,
+            ),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        page::HTML,
+    )
+        .into_response()
+}
+
+async fn overview_data(State(app): State<AppState>) -> Response {
+    let depth = app.http.queue_depth();
+    let page = Arc::clone(&app.page);
+    match tokio::task::spawn_blocking(move || page.overview_json(depth)).await {
+        Ok(json) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            json,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 async fn health() -> &'static str {

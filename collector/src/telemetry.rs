@@ -33,6 +33,32 @@ impl SpoolErrorKind {
     }
 }
 
+/// Why a connection or request was refused before its body was read (counted in
+/// `requests_refused_total{reason}`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RefusedRequest {
+    /// The connection cap was reached (answered 503, closed).
+    ConnectionCap,
+    /// A request's headers did not arrive in time (connection closed).
+    HeaderTimeout,
+    /// A request body did not arrive in time (answered 408, closed).
+    BodyTimeout,
+}
+
+impl RefusedRequest {
+    /// Every reason, in discriminant order.
+    const ALL: [Self; 3] = [Self::ConnectionCap, Self::HeaderTimeout, Self::BodyTimeout];
+
+    /// The `reason` label value.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectionCap => "connection_cap",
+            Self::HeaderTimeout => "header_timeout",
+            Self::BodyTimeout => "body_timeout",
+        }
+    }
+}
+
 /// Counters, gauges and readiness flags about the collector itself.
 #[derive(Debug, Default)]
 pub(crate) struct Telemetry {
@@ -41,6 +67,7 @@ pub(crate) struct Telemetry {
     /// Access lines dropped by the access log writer (shared with it).
     pub access_lines_dropped: Arc<AtomicU64>,
     spool_errors: [AtomicU64; SpoolErrorKind::ALL.len()],
+    refused: [AtomicU64; RefusedRequest::ALL.len()],
     /// Bytes in spool segments not yet read, as of the tailer's last pass.
     pub spool_lag_bytes: AtomicU64,
     /// Whether the spool directory could be listed on the tailer's last pass.
@@ -55,6 +82,18 @@ pub(crate) struct Telemetry {
 impl Telemetry {
     pub fn count_spool_error(&self, kind: SpoolErrorKind) {
         self.spool_errors[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_refused(&self, reason: RefusedRequest) {
+        self.refused[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(reason label, count)` for every reason.
+    pub fn refused(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        RefusedRequest::ALL
+            .iter()
+            .zip(&self.refused)
+            .map(|(reason, n)| (reason.as_str(), n.load(Ordering::Relaxed)))
     }
 
     /// `(kind label, count)` for every kind.

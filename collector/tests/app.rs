@@ -15,19 +15,27 @@ use gatetrace_collector::metrics::names::{
     STREAM_DURATION_SECONDS, TOKEN_VALIDATIONS_TOTAL,
 };
 use gatetrace_collector::{Collector, Config, SpanSink, SpanSinkStats};
-use gatetrace_core::record::Record;
+use gatetrace_core::record::{HostKind, Record, Session, SessionEvent, TokenResult};
+use gatetrace_core::testing::ndjson_line;
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
-/// A valid record line; `extra` is spliced in as additional JSON fields.
-fn line(n: u64, status: Option<u16>, sampled: bool, extra: &str) -> String {
-    let status = status.map_or(String::new(), |s| format!(",\"status\":{s}"));
-    format!(
-        "{{\"v\":1,\"request_id\":\"req-{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
-         \"sampled\":{sampled},\"start_unix_ns\":{start},\"duration_ns\":30000000,\
-         \"method\":\"POST\",\"endpoint\":\"/mcp\"{status},\"service\":\"mcp\",\"host_kind\":\"envoy\"{extra}}}\n",
-        start = testkit::now_unix_ns(),
-    )
+/// A valid record of `POST /mcp` on Envoy, started now.
+fn record(n: u64, status: Option<u16>, sampled: bool) -> Record {
+    Record {
+        sampled,
+        start_unix_ns: testkit::now_unix_ns(),
+        duration_ns: 30_000_000,
+        method: "POST".into(),
+        status,
+        host_kind: HostKind::Envoy,
+        ..Record::example(n)
+    }
+}
+
+/// The NDJSON line of [`record`].
+fn line(n: u64, status: Option<u16>, sampled: bool) -> String {
+    ndjson_line(&record(n, status, sampled))
 }
 
 async fn collector(args: &[&str]) -> Collector {
@@ -94,22 +102,23 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 async fn records_become_request_metrics_with_sampled_exemplars_only() {
     let c = collector(&["--business-counters", "orders,refunds"]).await;
     let mut body = String::new();
-    body += &line(1, Some(200), true, "");
-    body += &line(2, Some(200), false, "");
-    body += &line(3, None, false, "");
-    body += &line(
-        4,
-        Some(201),
-        false,
-        ",\"token\":\"success\",\"counters\":[\"orders\",\"nope\"]",
-    )
-    .replace("/mcp", "/register");
-    body += &line(
-        5,
-        None,
-        false,
-        ",\"streamed\":true,\"session\":{\"id\":\"s1\",\"event\":\"start\"}",
-    );
+    body += &line(1, Some(200), true);
+    body += &line(2, Some(200), false);
+    body += &line(3, None, false);
+    body += &ndjson_line(&Record {
+        endpoint: "/register".into(),
+        token: Some(TokenResult::Success),
+        counters: vec!["orders".into(), "nope".into()],
+        ..record(4, Some(201), false)
+    });
+    body += &ndjson_line(&Record {
+        streamed: true,
+        session: Some(Session {
+            id: "s1".into(),
+            event: SessionEvent::Start,
+        }),
+        ..record(5, None, false)
+    });
     let (status, answer) = ingest(&c, body).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -139,6 +148,11 @@ async fn records_become_request_metrics_with_sampled_exemplars_only() {
     assert_eq!(sample(&text, &count), Some(3.0));
     let stream = format!("{}_count{route}", ns(STREAM_DURATION_SECONDS));
     assert_eq!(sample(&text, &stream), Some(1.0));
+    // Every per-route series says when it was created (Unix seconds).
+    for metric in [STREAM_DURATION_SECONDS, REQUEST_DURATION_SECONDS] {
+        let created = sample(&text, &format!("{}_created{route}", ns(metric)));
+        assert!(created.is_some_and(|t| t > 1.7e9), "{metric}: {text}");
+    }
     // Exemplars: only the sampled record's trace id.
     let exemplars: Vec<&str> = text
         .lines()
@@ -202,9 +216,9 @@ async fn partial_success_lists_bad_lines_and_counts_each_reason() {
     let c = collector(&[]).await;
     let body = format!(
         "{}not json\n{}{}",
-        line(1, Some(200), false, ""),
-        line(2, Some(999), false, ""),
-        line(3, Some(200), false, "").replace("\"v\":1", "\"v\":7"),
+        line(1, Some(200), false),
+        line(2, Some(999), false),
+        line(3, Some(200), false).replace("\"v\":1", "\"v\":7"),
     );
     let (status, answer) = ingest(&c, body).await;
     assert_eq!(status, StatusCode::OK);
@@ -247,9 +261,7 @@ async fn bearer_token_is_required_when_configured() {
         }
         let (status, headers, _) = send(
             &c,
-            request
-                .body(Body::from(line(1, Some(200), false, "")))
-                .unwrap(),
+            request.body(Body::from(line(1, Some(200), false))).unwrap(),
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
@@ -262,7 +274,7 @@ async fn bearer_token_is_required_when_configured() {
     }
     let request = post()
         .header(header::AUTHORIZATION, "Bearer t0ken")
-        .body(Body::from(line(1, Some(200), false, "")))
+        .body(Body::from(line(1, Some(200), false)))
         .unwrap();
     let (status, _, _) = send(&c, request).await;
     assert_eq!(status, StatusCode::OK);
@@ -287,7 +299,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn gzip_bodies_are_accepted_and_limits_apply_after_decompression() {
     let c = collector(&["--body-limit", "4096"]).await;
-    let body = line(1, Some(200), false, "") + &line(2, Some(200), false, "");
+    let body = line(1, Some(200), false) + &line(2, Some(200), false);
     let request = post()
         .header(header::CONTENT_ENCODING, "gzip")
         .body(Body::from(gzip(body.as_bytes())))
@@ -297,7 +309,7 @@ async fn gzip_bodies_are_accepted_and_limits_apply_after_decompression() {
     assert!(text.contains("\"accepted\":2"), "{text}");
 
     // Too large as sent.
-    let big = line(3, Some(200), false, "").repeat(40);
+    let big = line(3, Some(200), false).repeat(40);
     let request = post().body(Body::from(big.clone())).unwrap();
     assert_eq!(send(&c, request).await.0, StatusCode::PAYLOAD_TOO_LARGE);
     // Small compressed, too large decompressed (a gzip bomb).
@@ -323,7 +335,7 @@ async fn a_batch_already_taken_is_acknowledged_but_not_counted_again() {
             .header("x-gatetrace-source", "envoy-7f3a")
             .header("x-gatetrace-sequence", seq)
             .body(Body::from(
-                line(1, Some(200), false, "") + &line(2, Some(200), false, ""),
+                line(1, Some(200), false) + &line(2, Some(200), false),
             ))
             .unwrap()
     };
@@ -410,16 +422,8 @@ async fn a_full_queue_answers_429_with_retry_after_and_ready_says_so() {
     assert_eq!(status, StatusCode::OK);
 
     sink.closed.store(true, Ordering::SeqCst);
-    let sampled = || {
-        post()
-            .body(Body::from(line(9, Some(200), true, "")))
-            .unwrap()
-    };
-    let unsampled = || {
-        post()
-            .body(Body::from(line(8, Some(200), false, "")))
-            .unwrap()
-    };
+    let sampled = || post().body(Body::from(line(9, Some(200), true))).unwrap();
+    let unsampled = || post().body(Body::from(line(8, Some(200), false))).unwrap();
     // First batch: the aggregator takes it and blocks in the sink.
     let first = tokio::spawn(c.app().oneshot(sampled()));
     wait_for("the aggregator to block", async || {
@@ -502,7 +506,7 @@ async fn the_cardinality_cap_sends_new_series_to_other_and_counts_them() {
     let body: String = ["/a", "/b", "/c", "/d"]
         .iter()
         .enumerate()
-        .map(|(i, e)| line(i as u64 + 1, Some(200), false, "").replace("/mcp", e))
+        .map(|(i, e)| line(i as u64 + 1, Some(200), false).replace("/mcp", e))
         .collect();
     assert_eq!(ingest(&c, body).await.0, StatusCode::OK);
     let text = metrics(&c).await;
@@ -542,7 +546,7 @@ async fn access_lines_go_to_the_configured_file_one_per_record() {
     ])
     .unwrap();
     let c = Collector::start(config, None).await.unwrap();
-    let body = line(1, Some(200), true, "") + &line(2, None, false, "");
+    let body = line(1, Some(200), true) + &line(2, None, false);
     assert_eq!(ingest(&c, body).await.0, StatusCode::OK);
     c.shutdown().await.unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
@@ -605,4 +609,167 @@ async fn spawn_serves_on_a_listener_until_shutdown() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "still listening"
     );
+}
+
+#[tokio::test]
+async fn idle_series_expire_make_room_under_the_cap_and_come_back_fresh() {
+    let c = collector(&[
+        "--series-cap",
+        "2",
+        "--series-idle-secs",
+        "1",
+        "--checkpoint-interval-ms",
+        "50",
+    ])
+    .await;
+    let route = |e: &str| line(1, Some(200), false).replace("/mcp", e);
+    let body = route("/a") + &route("/b") + &route("/c");
+    assert_eq!(ingest(&c, body).await.0, StatusCode::OK);
+    let labels =
+        |e: &str| format!("{{service=\"mcp\",method=\"POST\",endpoint=\"{e}\",status=\"200\"}}");
+    let text = metrics(&c).await;
+    let overflow = format!(
+        "{}{{metric=\"{REQUESTS_TOTAL}\"}}",
+        names::SERIES_OVERFLOW_TOTAL
+    );
+    assert_eq!(sample(&text, &overflow), Some(1.0), "/c went to `other`");
+    let first_created = sample(
+        &text,
+        &format!("mcp_oauth_requests_created{}", labels("/a")),
+    )
+    .expect("a _created sample");
+    assert!(first_created > 1.7e9, "{first_created}");
+
+    let expired = format!(
+        "{}{{metric=\"{REQUESTS_TOTAL}\"}}",
+        names::SERIES_EXPIRED_TOTAL
+    );
+    wait_for("the idle series to expire", async || {
+        sample(&metrics(&c).await, &expired) == Some(3.0)
+    })
+    .await;
+    let text = metrics(&c).await;
+    assert_eq!(
+        sample(&text, &format!("{}{}", ns(REQUESTS_TOTAL), labels("/a"))),
+        None
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{}{{metric=\"{REQUESTS_TOTAL}\"}}", names::SERIES)
+        ),
+        Some(0.0)
+    );
+
+    // Room again: /c gets its own series, /a comes back with a fresh `_created`.
+    assert_eq!(
+        ingest(&c, route("/c") + &route("/a")).await.0,
+        StatusCode::OK
+    );
+    let text = metrics(&c).await;
+    assert_eq!(
+        sample(&text, &format!("{}{}", ns(REQUESTS_TOTAL), labels("/c"))),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("{}{}", ns(REQUESTS_TOTAL), labels("/a"))),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &overflow),
+        Some(1.0),
+        "nothing new overflowed"
+    );
+    let again = sample(
+        &text,
+        &format!("mcp_oauth_requests_created{}", labels("/a")),
+    )
+    .unwrap();
+    assert!(again > first_created + 0.9, "{again} vs {first_created}");
+    let latency_created = format!(
+        "{}_created{{service=\"mcp\",method=\"POST\",endpoint=\"/a\"}}",
+        ns(REQUEST_DURATION_SECONDS)
+    );
+    assert!(sample(&text, &latency_created).unwrap() >= again);
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn active_sessions_is_zero_for_every_known_service_not_absent() {
+    let c = collector(&["--services", "billing,mcp"]).await;
+    let gauge = |service: &str| format!("{}{{service=\"{service}\"}}", ns(names::ACTIVE_SESSIONS));
+    let text = metrics(&c).await;
+    assert_eq!(sample(&text, &gauge("billing")), Some(0.0), "{text}");
+    assert_eq!(sample(&text, &gauge("mcp")), Some(0.0));
+    // A service seen in records (sessionless traffic) shows 0 too; one with a session 1.
+    let sessionless = ndjson_line(&Record {
+        service: "tools".into(),
+        ..record(1, Some(200), false)
+    });
+    let with_session = ndjson_line(&Record {
+        session: Some(Session {
+            id: "s1".into(),
+            event: SessionEvent::Start,
+        }),
+        ..record(2, Some(200), false)
+    });
+    assert_eq!(
+        ingest(&c, sessionless + &with_session).await.0,
+        StatusCode::OK
+    );
+    let text = metrics(&c).await;
+    assert_eq!(sample(&text, &gauge("tools")), Some(0.0), "{text}");
+    assert_eq!(sample(&text, &gauge("mcp")), Some(1.0));
+    assert_eq!(sample(&text, &gauge("billing")), Some(0.0));
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_truncated_gzip_body_is_a_400_naming_it_and_counts_nothing() {
+    let c = collector(&[]).await;
+    let whole = gzip((line(1, Some(200), false) + &line(2, Some(200), false)).as_bytes());
+    let request = post()
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(whole[..whole.len() / 2].to_vec()))
+        .unwrap();
+    let (status, _, text) = send(&c, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("gzip"), "{text}");
+    let text = metrics(&c).await;
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{}{{transport=\"http\"}}", names::RECORDS_RECEIVED_TOTAL)
+        ),
+        Some(0.0)
+    );
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_overlong_line_in_a_body_is_rejected_and_its_neighbours_kept() {
+    let c = collector(&[]).await;
+    // A valid record with an unknown field that takes it past the core's 4096-byte limit.
+    let long =
+        line(2, Some(200), false).replacen('{', &format!("{{\"x\":\"{}\",", "y".repeat(5000)), 1);
+    let body = line(1, Some(200), false) + &long + &line(3, Some(200), false);
+    let (status, answer) = ingest(&c, body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["accepted"], 2);
+    assert_eq!(
+        answer["errors"],
+        serde_json::json!([{"line": 2, "reason": "line_too_long"}])
+    );
+    let text = metrics(&c).await;
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "{}{{reason=\"line_too_long\"}}",
+                names::RECORDS_REJECTED_TOTAL
+            )
+        ),
+        Some(1.0)
+    );
+    c.shutdown().await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! Exactly-once metrics across crashes: the real binary tails a spool that a writer keeps
 //! filling, is SIGKILLed at random moments a dozen times and restarted from its checkpoint;
-//! in the end `mcp_oauth_requests_total` equals the records written, none lost or doubled.
+//! in the end `mcp_oauth_requests_total` and the latency histogram's count equal the records
+//! written, none lost or doubled. Histograms and exemplars continue across SIGTERM and SIGKILL.
 
 use std::fs::OpenOptions;
 use std::io::{Read as _, Write as _};
@@ -11,8 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use gatetrace_collector::metrics::names::{DEFAULT_NAMESPACE, REQUESTS_TOTAL};
+use gatetrace_collector::metrics::names::{
+    DEFAULT_NAMESPACE, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL,
+};
+use gatetrace_core::record::Record;
 use gatetrace_core::spool::{SpoolLayout, segment_name};
+use gatetrace_core::testing::{example_line, ndjson_line};
 use testkit::{ChildGuard, wait_until};
 
 const KILLS: usize = 12;
@@ -44,13 +49,14 @@ fn writer(spool: &Path, stop: &AtomicBool, written: &AtomicU64) {
         for _ in 0..50 {
             n += 1;
             let status = [200, 201, 404, 500][(n % 4) as usize];
-            batch += &format!(
-                "{{\"v\":1,\"request_id\":\"r{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
-                 \"sampled\":{},\"start_unix_ns\":{now},\"duration_ns\":{},\"method\":\"POST\",\
-                 \"endpoint\":\"/mcp\",\"status\":{status},\"service\":\"mcp\",\"host_kind\":\"traefik\"}}\n",
-                n.is_multiple_of(3),
-                1_000_000 * (n % 700),
-            );
+            batch += &ndjson_line(&Record {
+                sampled: n.is_multiple_of(3),
+                start_unix_ns: now,
+                duration_ns: 1_000_000 * (n % 700),
+                method: "POST".into(),
+                status: Some(status),
+                ..Record::example(n)
+            });
         }
         let mut file = OpenOptions::new()
             .create(true)
@@ -79,14 +85,81 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-/// Sum of every `mcp_oauth_requests_total` series (chunked encoding aside, values are whole
-/// lines, so a plain scan works).
-fn requests_total(body: &str) -> u64 {
-    let series = format!("{DEFAULT_NAMESPACE}_{REQUESTS_TOTAL}{{");
+/// Sum of every series of `metric` (chunked encoding aside, values are whole lines, so a
+/// plain scan works).
+fn sum_of(body: &str, metric: &str) -> u64 {
+    let series = format!("{metric}{{");
     body.lines()
         .filter(|l| l.starts_with(&series))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
         .sum()
+}
+
+fn requests_total(body: &str) -> u64 {
+    sum_of(body, &format!("{DEFAULT_NAMESPACE}_{REQUESTS_TOTAL}"))
+}
+
+/// Observations in the latency histogram, all series.
+fn latency_count(body: &str) -> u64 {
+    sum_of(
+        body,
+        &format!("{DEFAULT_NAMESPACE}_{REQUEST_DURATION_SECONDS}_count"),
+    )
+}
+
+/// The latency histogram's bucket lines that carry an exemplar.
+fn exemplar_lines(body: &str) -> Vec<String> {
+    body.lines()
+        .filter(|l| l.contains(" # {trace_id="))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// POSTs `body` to `/v1/records`; the whole answer.
+fn post_records(port: u16, body: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /v1/records HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// Records `first..=last` (the core's example records), sampled when `sampled`, each taking
+/// `duration_ns`.
+fn records(first: u64, last: u64, sampled: bool, duration_ns: u64) -> String {
+    (first..=last)
+        .map(|n| {
+            ndjson_line(&Record {
+                sampled,
+                duration_ns,
+                ..Record::example(n)
+            })
+        })
+        .collect()
+}
+
+/// Sends SIGTERM and waits for a clean exit.
+fn terminate(child: &mut ChildGuard) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exit = None;
+    wait_until(
+        "the collector to exit on SIGTERM",
+        Duration::from_secs(20),
+        || {
+            exit = child.try_wait();
+            exit.is_some()
+        },
+    );
+    assert!(exit.unwrap().success(), "{}", child.log());
 }
 
 fn start(dir: &Path, run: usize) -> (ChildGuard, u16) {
@@ -193,6 +266,19 @@ fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     std::thread::sleep(Duration::from_millis(500));
     let (_, body) = http_get(port, "/metrics").unwrap();
     assert_eq!(requests_total(&body), total);
+    assert_eq!(latency_count(&body), total, "the histogram is exact too");
+    // Exemplars (restored or new) only ever name sampled records (every third).
+    for line in exemplar_lines(&body) {
+        let id = line
+            .split("trace_id=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let n = u64::from_str_radix(id, 16).unwrap();
+        assert!(n.is_multiple_of(3) && n <= total, "{line}");
+    }
     let segments = std::fs::read_dir(&spool).unwrap().count();
     println!(
         "{KILLS} kills in {:?}; {segments} segment(s) left in the spool",
@@ -205,24 +291,8 @@ fn sigterm_drains_and_writes_the_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("spool")).unwrap();
     let (mut child, port) = start(dir.path(), 0);
-    let body: String = (1..=3u64)
-        .map(|n| {
-            format!(
-                "{{\"v\":1,\"request_id\":\"r{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
-                 \"sampled\":false,\"start_unix_ns\":1,\"duration_ns\":1,\"method\":\"GET\",\
-                 \"endpoint\":\"/x\",\"status\":200,\"service\":\"s\",\"host_kind\":\"kong\"}}\n"
-            )
-        })
-        .collect();
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "POST /v1/records HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let body: String = (1..=3u64).map(example_line).collect();
+    let answer = post_records(port, &body);
     assert!(answer.contains("\"accepted\":3"), "{answer}");
     // Acknowledged means durable: the checkpoint already holds the batch.
     let state =
@@ -231,25 +301,69 @@ fn sigterm_drains_and_writes_the_checkpoint() {
             .unwrap();
     assert_eq!(state.received[0], 3);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut exit = None;
-    wait_until(
-        "the collector to exit on SIGTERM",
-        Duration::from_secs(20),
-        || {
-            exit = child.try_wait();
-            exit.is_some()
-        },
-    );
-    assert!(exit.unwrap().success(), "{}", child.log());
+    terminate(&mut child);
     assert!(
         child.log().contains("gatetrace-collector stopped"),
         "{}",
         child.log()
     );
     assert!(http_get(port, "/health").is_none(), "no longer serving");
+}
+
+#[test]
+fn histograms_and_exemplars_continue_after_sigterm_and_after_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("spool")).unwrap();
+    let scrape = |port| http_get(port, "/metrics").unwrap().1;
+
+    // Run 0: two fast requests (one sampled) and a slow sampled one, then SIGTERM.
+    let (mut child, port) = start(dir.path(), 0);
+    let mut body = records(1, 1, true, 20_000_000);
+    body += &records(2, 2, false, 20_000_000);
+    body += &records(3, 3, true, 3_000_000_000);
+    assert!(post_records(port, &body).contains("\"accepted\":3"));
+    let before = scrape(port);
+    let exemplars = exemplar_lines(&before);
+    assert_eq!(exemplars.len(), 2, "{before}");
+    terminate(&mut child);
+
+    // Run 1: the same histogram, exemplars included, line for line.
+    let (mut child, port) = start(dir.path(), 1);
+    let after_term = scrape(port);
+    assert_eq!(latency_count(&after_term), 3);
+    assert_eq!(
+        exemplar_lines(&after_term),
+        exemplars,
+        "exemplars after SIGTERM"
+    );
+    let sum = |text: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "{DEFAULT_NAMESPACE}_{REQUEST_DURATION_SECONDS}_sum{{"
+                ))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .unwrap()
+    };
+    assert!((sum(&after_term) - 3.04).abs() < 1e-9, "{after_term}");
+    // Acknowledged (so durable), then SIGKILL: no graceful anything.
+    assert!(post_records(port, &records(4, 4, true, 400_000_000)).contains("\"accepted\":1"));
+    let before_kill = exemplar_lines(&scrape(port));
+    assert_eq!(before_kill.len(), 3);
+    child.kill();
+
+    // Run 2: counts, sum and all three exemplars continue; new observations add to them.
+    let (_child, port) = start(dir.path(), 2);
+    let after_kill = scrape(port);
+    assert_eq!(latency_count(&after_kill), 4);
+    assert_eq!(requests_total(&after_kill), 4);
+    assert!((sum(&after_kill) - 3.44).abs() < 1e-9, "{after_kill}");
+    assert_eq!(
+        exemplar_lines(&after_kill),
+        before_kill,
+        "exemplars after SIGKILL"
+    );
+    assert!(post_records(port, &records(5, 5, false, 20_000_000)).contains("\"accepted\":1"));
+    assert_eq!(latency_count(&scrape(port)), 5);
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use gatetrace_core::record::{HostKind, Record};
+use gatetrace_core::record::Record;
 use serde_json::Value;
 use testkit::ChildGuard;
 
@@ -65,29 +65,16 @@ fn start_phoenix(dir: &Path) -> Phoenix {
 fn records(run: u64) -> Vec<Record> {
     let base = testkit::now_unix_ns() - 60_000_000_000;
     let make = |n: u64, sampled: bool| Record {
-        v: 1,
         request_id: format!("e2e-{run}-{n}"),
         trace_id: format!("{:016x}{:016x}", base ^ 0x5a5a_0000, run * 100 + n),
         span_id: format!("{:016x}", (run << 32) + (n << 8) + 0x11),
-        parent_span_id: None,
         sampled,
         start_unix_ns: base + n * 1_000_000_123,
         duration_ns: 3_000_000 + n * 1_111,
-        streamed: false,
         method: "POST".into(),
-        endpoint: "/mcp".into(),
-        status: Some(200),
         service: "mcp-api".into(),
         host: Some("mcp.example.com".into()),
-        client_addr: None,
-        user_agent: None,
-        request_bytes: None,
-        response_bytes: None,
-        session: None,
-        token: None,
-        counters: Vec::new(),
-        host_kind: HostKind::Traefik,
-        dropped: 0,
+        ..Record::example(n)
     };
     let root = make(1, true);
     let child = Record {

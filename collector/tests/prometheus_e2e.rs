@@ -99,11 +99,9 @@ fn records() -> Vec<Record> {
         for (i, &sampled) in spec.sampled.iter().enumerate() {
             let n = out.len() as u64;
             out.push(Record {
-                v: 1,
                 request_id: format!("prom-{s}-{i}"),
                 trace_id: format!("{:016x}{:016x}", start, 0x1000 + n),
                 span_id: format!("{:016x}", 0x2000 + n),
-                parent_span_id: None,
                 sampled,
                 start_unix_ns: start + n * 1_000_000,
                 duration_ns: spec.duration_ms * 1_000_000,
@@ -112,16 +110,9 @@ fn records() -> Vec<Record> {
                 endpoint: spec.endpoint.into(),
                 status: spec.status,
                 service: spec.service.into(),
-                host: None,
-                client_addr: None,
-                user_agent: None,
-                request_bytes: None,
-                response_bytes: None,
-                session: None,
                 token: spec.token,
-                counters: Vec::new(),
                 host_kind: HostKind::Envoy,
-                dropped: 0,
+                ..Record::example(n + 1)
             });
         }
     }

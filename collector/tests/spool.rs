@@ -15,16 +15,9 @@ use gatetrace_collector::metrics::names::{
 };
 use gatetrace_collector::{Collector, Config};
 use gatetrace_core::spool::segment_name;
+use gatetrace_core::testing::example_line;
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
-
-fn line(n: u64) -> String {
-    format!(
-        "{{\"v\":1,\"request_id\":\"req-{n}\",\"trace_id\":\"{n:032x}\",\"span_id\":\"{n:016x}\",\
-         \"sampled\":false,\"start_unix_ns\":1700000000000000000,\"duration_ns\":1000000,\
-         \"method\":\"GET\",\"endpoint\":\"/mcp\",\"status\":200,\"service\":\"mcp\",\"host_kind\":\"traefik\"}}\n"
-    )
-}
 
 fn append(dir: &Path, window: u64, text: &str) {
     let mut file = OpenOptions::new()
@@ -109,8 +102,12 @@ async fn follows_segments_and_waits_for_partial_lines() {
     let spool = dir.path().join("spool");
     std::fs::create_dir(&spool).unwrap();
     let w = current_window();
-    let third = line(3);
-    append(&spool, w, &(line(1) + &line(2) + &third[..40]));
+    let third = example_line(3);
+    append(
+        &spool,
+        w,
+        &(example_line(1) + &example_line(2) + &third[..40]),
+    );
     let c = start(&spool, &dir.path().join("cp.json")).await;
     wait_for(&c, "two complete lines", |t| value(t, &REQUESTS) == 2.0).await;
     // The partial line is neither counted nor rejected while it is incomplete.
@@ -128,7 +125,7 @@ async fn follows_segments_and_waits_for_partial_lines() {
     append(&spool, w, &third[40..]);
     wait_for(&c, "the completed line", |t| value(t, &REQUESTS) == 3.0).await;
     // A newer segment is followed too.
-    append(&spool, w + 3600, &line(4));
+    append(&spool, w + 3600, &example_line(4));
     let text = wait_for(&c, "the next segment", |t| value(t, &REQUESTS) == 4.0).await;
     assert_eq!(value(&text, SPOOL_LAG_BYTES), 0.0);
     assert_eq!(
@@ -149,8 +146,8 @@ async fn unreadable_and_vanishing_segments_are_reported_not_fatal() {
     let w = current_window();
     // A "segment" that cannot be read (a directory: root ignores file permissions).
     std::fs::create_dir(spool.join(segment_name(w - 7200))).unwrap();
-    append(&spool, w - 3600, &line(1));
-    append(&spool, w, &line(2));
+    append(&spool, w - 3600, &example_line(1));
+    append(&spool, w, &example_line(2));
     let c = start(&spool, &dir.path().join("cp.json")).await;
     let text = wait_for(&c, "both readable segments", |t| value(t, &REQUESTS) == 2.0).await;
     assert!(
@@ -161,7 +158,7 @@ async fn unreadable_and_vanishing_segments_are_reported_not_fatal() {
     );
     // A segment vanishing under the tailer is forgotten; later data still arrives.
     std::fs::remove_file(spool.join(segment_name(w))).unwrap();
-    append(&spool, w + 3600, &line(3));
+    append(&spool, w + 3600, &example_line(3));
     wait_for(&c, "data after a vanished segment", |t| {
         value(t, &REQUESTS) == 3.0
     })
@@ -186,8 +183,8 @@ async fn finished_segments_are_deleted_only_when_the_layout_allows() {
     std::fs::create_dir(&spool).unwrap();
     let w = current_window();
     let old = w - 2 * 3600;
-    append(&spool, old, &(line(1) + &line(2)));
-    append(&spool, w, &line(3));
+    append(&spool, old, &(example_line(1) + &example_line(2)));
+    append(&spool, w, &example_line(3));
     let c = start(&spool, &dir.path().join("cp.json")).await;
     wait_for(&c, "all lines", |t| value(t, &REQUESTS) == 3.0).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -211,13 +208,17 @@ async fn a_restart_resumes_from_the_checkpoint_without_loss_or_double_counting()
     std::fs::create_dir(&spool).unwrap();
     let checkpoint = dir.path().join("cp.json");
     let w = current_window();
-    append(&spool, w, &(line(1) + &line(2)));
+    append(&spool, w, &(example_line(1) + &example_line(2)));
     let c = start(&spool, &checkpoint).await;
     wait_for(&c, "first lines", |t| value(t, &REQUESTS) == 2.0).await;
     c.shutdown().await.unwrap();
     assert!(checkpoint.exists());
 
-    append(&spool, w, &(line(3) + &line(4) + &line(5)));
+    append(
+        &spool,
+        w,
+        &(example_line(3) + &example_line(4) + &example_line(5)),
+    );
     let c = start(&spool, &checkpoint).await;
     wait_for(&c, "counters to continue", |t| value(t, &REQUESTS) == 5.0).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -236,7 +237,7 @@ async fn a_quiet_spool_still_deletes_segments_once_their_window_closes() {
     std::fs::create_dir(&spool).unwrap();
     let now = testkit::now_unix_ns() / 1_000_000_000;
     // The current 1 s window, and an empty segment (a writer that died before writing).
-    append(&spool, now, &line(1));
+    append(&spool, now, &example_line(1));
     append(&spool, now - 1, "");
     let c = start_with(&spool, &dir.path().join("cp.json"), "1", "1").await;
     wait_for(&c, "the line", |t| value(t, &REQUESTS) == 1.0).await;
@@ -275,4 +276,39 @@ async fn an_unwritable_checkpoint_or_a_corrupt_one_stops_the_start() {
     std::fs::write(&corrupt, "{").unwrap();
     let err = Collector::start(load(&corrupt), None).await.unwrap_err();
     assert!(format!("{err:#}").contains("corrupt"), "{err:#}");
+}
+
+#[tokio::test]
+async fn garbage_in_the_middle_of_a_segment_is_counted_and_the_lines_around_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let w = current_window();
+    // Binary junk, a torn line, and a line with a future schema, between good lines.
+    let mut bytes = example_line(1).into_bytes();
+    bytes.extend_from_slice(b"\x00\xff\xfe garbage {{{\n");
+    bytes.extend_from_slice(&example_line(2).as_bytes()[..50]);
+    bytes.push(b'\n');
+    bytes.extend_from_slice(example_line(3).replace("\"v\":1", "\"v\":9").as_bytes());
+    bytes.extend_from_slice(example_line(4).as_bytes());
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(spool.join(segment_name(w)))
+        .unwrap();
+    file.write_all(&bytes).unwrap();
+    let c = start(&spool, &dir.path().join("cp.json")).await;
+    let text = wait_for(&c, "the good lines", |t| value(t, &REQUESTS) == 2.0).await;
+    let rejected = |reason: &str| {
+        value(
+            &text,
+            &format!("{RECORDS_REJECTED_TOTAL}{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(rejected("invalid_json"), 2.0, "{text}");
+    assert_eq!(rejected("schema_version"), 1.0);
+    // And the tailer goes on with what is appended later.
+    append(&spool, w, &example_line(5));
+    wait_for(&c, "the line after", |t| value(t, &REQUESTS) == 3.0).await;
+    c.shutdown().await.unwrap();
 }

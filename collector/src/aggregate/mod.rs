@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use self::state::{Settings, State, Transport};
 use crate::batch::{BatchOrigin, IngestAck, RecordBatch};
 use crate::clock::now_unix_ns;
+use crate::page::RecentTraces;
 use crate::sinks::access_log::{AccessWriter, append_line};
 use crate::sinks::span_sink::SpanSink;
 use crate::telemetry::Telemetry;
@@ -33,7 +34,14 @@ pub(crate) struct AggregateStore {
     pub settings: Settings,
     /// A session with no request for this long no longer counts as active.
     pub session_idle: Duration,
+    /// A series with no update for this long is removed.
+    pub series_idle: Duration,
+    /// Services whose active-sessions gauge is served even before a record names them.
+    pub services: Vec<String>,
 }
+
+/// Default of [`AggregateStore::series_idle`]: an hour, many Prometheus scrapes.
+const DEFAULT_SERIES_IDLE: Duration = Duration::from_secs(3600);
 
 impl AggregateStore {
     pub fn new(state: State, settings: Settings, session_idle: Duration) -> Self {
@@ -41,6 +49,8 @@ impl AggregateStore {
             state: Mutex::new(state),
             settings,
             session_idle,
+            series_idle: DEFAULT_SERIES_IDLE,
+            services: Vec::new(),
         }
     }
 
@@ -77,6 +87,8 @@ pub(crate) struct Aggregator {
     pub spool: Option<(PathBuf, SpoolLayout)>,
     pub access: AccessWriter,
     pub sink: Option<Arc<dyn SpanSink>>,
+    /// The page's list of the last sampled traces.
+    pub recent: Arc<RecentTraces>,
 }
 
 impl Aggregator {
@@ -118,7 +130,7 @@ impl Aggregator {
                     None => spool_open = false,
                 },
                 _ = ticker.tick() => {
-                    self.expire_sessions();
+                    dirty |= self.expire();
                     if dirty || !awaiting.is_empty() {
                         dirty = !self.commit(&mut awaiting).await;
                     } else {
@@ -185,6 +197,7 @@ impl Aggregator {
                 }
             }
             state.reject(&rejected);
+            state.set_clock(now_unix_ns());
             for record in &records {
                 state.apply(settings, transport, record);
             }
@@ -202,11 +215,23 @@ impl Aggregator {
                 sink.offer(record);
             }
         }
+        self.recent.offer(&records);
     }
 
-    fn expire_sessions(&self) {
-        let cutoff = self.store.session_cutoff_ns(now_unix_ns());
-        self.store.lock().expire_sessions(cutoff);
+    /// Forgets idle sessions and removes idle series; `true` when series went (the state
+    /// changed and needs a checkpoint).
+    fn expire(&self) -> bool {
+        let now = now_unix_ns();
+        let cutoff = self.store.session_cutoff_ns(now);
+        let series_cutoff = now.saturating_sub(self.store.series_idle.as_nanos() as u64);
+        let mut state = self.store.lock();
+        state.expire_sessions(cutoff);
+        state.set_clock(now);
+        let expired = state.expire_series(series_cutoff);
+        if expired > 0 {
+            tracing::info!(expired, "idle series removed");
+        }
+        expired > 0
     }
 
     /// Makes the state durable (when a checkpoint is configured), answers the HTTP batches it

@@ -33,7 +33,8 @@ pub enum Transport {
     Spool,
 }
 
-/// A metric family: label sets (joined by `SEP`) with their values, capped.
+/// A metric family: label sets (joined by `SEP`) with their values, capped; a series not
+/// updated for a while can be expired, making room under the cap.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound = "V: Serialize + serde::de::DeserializeOwned")]
 pub struct Family<V> {
@@ -41,6 +42,18 @@ pub struct Family<V> {
     pub series: Vec<(Box<str>, V)>,
     /// Label sets sent to the overflow series because of the cap.
     pub overflowed: u64,
+    /// When each series (same order) was created, Unix ns (0: before this was kept).
+    #[serde(default)]
+    pub created: Vec<u64>,
+    /// When each series (same order) was last updated, Unix ns (0: never expires).
+    #[serde(default)]
+    pub touched: Vec<u64>,
+    /// Series removed for being idle.
+    #[serde(default)]
+    pub expired: u64,
+    /// The time updates are stamped with ([`Family::set_clock`]; 0 until set).
+    #[serde(skip)]
+    now_ns: u64,
     #[serde(skip)]
     index: HashMap<Box<str>, usize>,
 }
@@ -50,6 +63,10 @@ impl<V> Default for Family<V> {
         Self {
             series: Vec::new(),
             overflowed: 0,
+            created: Vec::new(),
+            touched: Vec::new(),
+            expired: 0,
+            now_ns: 0,
             index: HashMap::new(),
         }
     }
@@ -60,6 +77,7 @@ impl<V> Family<V> {
     /// overflow series (`labels` values all `other`).
     fn slot(&mut self, key: &str, labels: usize, cap: usize, make: impl Fn() -> V) -> &mut V {
         if let Some(&i) = self.index.get(key) {
+            self.touch(i);
             return &mut self.series[i].1;
         }
         let key: Box<str> = if self.series.len() < cap {
@@ -68,14 +86,56 @@ impl<V> Family<V> {
             self.overflowed += 1;
             let overflow = vec![OVERFLOW; labels].join(&SEP.to_string());
             if let Some(&i) = self.index.get(overflow.as_str()) {
+                self.touch(i);
                 return &mut self.series[i].1;
             }
             overflow.into()
         };
         self.index.insert(key.clone(), self.series.len());
         self.series.push((key, make()));
+        self.created.push(self.now_ns);
+        self.touched.push(self.now_ns);
         let last = self.series.len() - 1;
         &mut self.series[last].1
+    }
+
+    fn touch(&mut self, i: usize) {
+        if let Some(t) = self.touched.get_mut(i) {
+            *t = self.now_ns;
+        }
+    }
+
+    /// Stamps later updates with `now_ns`; series from a checkpoint that kept no times are
+    /// taken as updated now.
+    pub fn set_clock(&mut self, now_ns: u64) {
+        self.now_ns = now_ns;
+        self.created.resize(self.series.len(), 0);
+        self.touched.resize(self.series.len(), now_ns);
+    }
+
+    /// Removes the series last updated before `cutoff_ns` (a series without a time stays);
+    /// how many went.
+    pub fn expire(&mut self, cutoff_ns: u64) -> u64 {
+        let keep: Vec<bool> = (0..self.series.len())
+            .map(|i| {
+                self.touched
+                    .get(i)
+                    .is_none_or(|t| *t == 0 || *t >= cutoff_ns)
+            })
+            .collect();
+        let removed = keep.iter().filter(|k| !**k).count();
+        if removed == 0 {
+            return 0;
+        }
+        let mut kept = keep.iter();
+        self.series.retain(|_| *kept.next().unwrap_or(&true));
+        let mut kept = keep.iter();
+        self.created.retain(|_| *kept.next().unwrap_or(&true));
+        let mut kept = keep.iter();
+        self.touched.retain(|_| *kept.next().unwrap_or(&true));
+        self.expired += removed as u64;
+        self.reindex();
+        removed as u64
     }
 
     fn reindex(&mut self) {
@@ -90,6 +150,22 @@ impl<V> Family<V> {
     /// Label values of each series, in order.
     pub fn iter(&self) -> impl Iterator<Item = (std::str::Split<'_, char>, &V)> {
         self.series.iter().map(|(key, v)| (key.split(SEP), v))
+    }
+
+    /// As [`Family::iter`], with each series' creation time (Unix ns, 0: unknown).
+    pub fn iter_created(&self) -> impl Iterator<Item = (std::str::Split<'_, char>, &V, u64)> {
+        self.series
+            .iter()
+            .enumerate()
+            .map(|(i, (key, v))| (key.split(SEP), v, self.created.get(i).copied().unwrap_or(0)))
+    }
+
+    /// The first label value of each series but the overflow one.
+    pub fn first_labels(&self) -> impl Iterator<Item = &str> {
+        self.series
+            .iter()
+            .filter_map(|(key, _)| key.split(SEP).next())
+            .filter(|first| *first != OVERFLOW)
     }
 }
 
@@ -336,16 +412,40 @@ impl State {
         }
     }
 
+    /// Stamps the series updated from now on with `now_unix_ns` (the aggregator's clock).
+    pub fn set_clock(&mut self, now_unix_ns: u64) {
+        self.requests.set_clock(now_unix_ns);
+        self.latency.set_clock(now_unix_ns);
+        self.streams.set_clock(now_unix_ns);
+    }
+
+    /// Removes the per-route series not updated since `cutoff_unix_ns`; how many went.
+    pub fn expire_series(&mut self, cutoff_unix_ns: u64) -> u64 {
+        self.requests.expire(cutoff_unix_ns)
+            + self.latency.expire(cutoff_unix_ns)
+            + self.streams.expire(cutoff_unix_ns)
+    }
+
     /// Forgets sessions idle since before `cutoff_unix_ns`.
     pub fn expire_sessions(&mut self, cutoff_unix_ns: u64) {
         self.sessions
             .retain(|_, s| s.last_unix_ns >= cutoff_unix_ns);
     }
 
-    /// Active sessions per service at `cutoff_unix_ns` (sessions seen since then).
+    /// Active sessions per service at `cutoff_unix_ns` (sessions seen since then), 0 for
+    /// every other service in `known` or in the request series.
     #[must_use]
-    pub fn active_sessions(&self, cutoff_unix_ns: u64) -> BTreeMap<&str, u64> {
-        let mut active = BTreeMap::new();
+    pub fn active_sessions<'a>(
+        &'a self,
+        cutoff_unix_ns: u64,
+        known: &'a [String],
+    ) -> BTreeMap<&'a str, u64> {
+        let mut active: BTreeMap<&str, u64> = known
+            .iter()
+            .map(String::as_str)
+            .chain(self.requests.first_labels())
+            .map(|service| (service, 0))
+            .collect();
         for entry in self.sessions.values() {
             if entry.last_unix_ns >= cutoff_unix_ns {
                 *active.entry(entry.service.as_str()).or_insert(0) += 1;
@@ -411,6 +511,8 @@ mod tests {
             method: "POST".into(),
             endpoint: endpoint.into(),
             status,
+            status_source: None,
+            status_unknown: None,
             service: "svc".into(),
             host: None,
             client_addr: None,
@@ -419,6 +521,7 @@ mod tests {
             response_bytes: None,
             session: None,
             token: None,
+            mcp: None,
             counters: Vec::new(),
             host_kind: HostKind::Envoy,
             dropped: 0,
@@ -450,6 +553,49 @@ mod tests {
     }
 
     #[test]
+    fn idle_series_expire_free_room_under_the_cap_and_survive_a_checkpoint() {
+        let s = settings();
+        let mut state = State::new(&s);
+        state.set_clock(1_000);
+        for endpoint in ["/a", "/b", "/c", "/d"] {
+            state.apply(&s, Transport::Http, &record(endpoint, Some(200)));
+        }
+        assert_eq!(state.requests.overflowed, 1, "/d went to `other`");
+        state.set_clock(5_000);
+        state.apply(&s, Transport::Http, &record("/a", Some(200)));
+        // Idle since before 2_000: /b, /c and `other` go, in every per-route family.
+        assert_eq!(state.expire_series(2_000), 6);
+        let keys = |state: &State| -> Vec<String> {
+            state
+                .requests
+                .iter()
+                .map(|(labels, _)| labels.collect::<Vec<_>>().join(","))
+                .collect()
+        };
+        assert_eq!(keys(&state), ["svc,POST,/a,200"]);
+        assert_eq!(state.requests.expired, 3);
+        assert_eq!(state.requests.created, [1_000]);
+        assert_eq!(state.requests.touched, [5_000]);
+        // Room again: a new endpoint gets its own series, with a fresh creation time.
+        state.set_clock(6_000);
+        state.apply(&s, Transport::Http, &record("/d", Some(200)));
+        assert_eq!(keys(&state), ["svc,POST,/a,200", "svc,POST,/d,200"]);
+        assert_eq!(state.requests.overflowed, 1);
+        assert_eq!(state.requests.created, [1_000, 6_000]);
+        // The times and the expiry count are checkpointed.
+        let mut back: State =
+            serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        back.conform(&s);
+        assert_eq!(back.requests.created, [1_000, 6_000]);
+        assert_eq!(back.requests.touched, [5_000, 6_000]);
+        assert_eq!(back.requests.expired, 3);
+        assert_eq!(back.expire_series(5_500), 2, "/a in requests and latency");
+        assert_eq!(keys(&back), ["svc,POST,/d,200"]);
+        back.apply(&s, Transport::Http, &record("/d", Some(200)));
+        assert_eq!(back.requests.series[0].1, 2, "the index was rebuilt");
+    }
+
+    #[test]
     fn streams_stay_out_of_the_latency_histogram_and_sessions_end_on_delete() {
         let s = settings();
         let mut state = State::new(&s);
@@ -463,14 +609,15 @@ mod tests {
         state.apply(&s, Transport::Spool, &stream);
         assert!(state.latency.series.is_empty());
         assert_eq!(state.streams.series[0].1.counts, [0, 1, 0]);
-        assert_eq!(state.active_sessions(0).get("svc"), Some(&1));
+        assert_eq!(state.active_sessions(0, &[]).get("svc"), Some(&1));
         let mut end = record("/mcp", Some(200));
         end.session = Some(Session {
             id: "s1".into(),
             event: SessionEvent::End,
         });
         state.apply(&s, Transport::Spool, &end);
-        assert!(state.active_sessions(0).is_empty());
+        // Ended: the service stays known, with 0 active sessions (not absent).
+        assert_eq!(state.active_sessions(0, &[]).get("svc"), Some(&0));
         assert_eq!(state.received, [0, 2]);
     }
 
@@ -511,8 +658,11 @@ mod tests {
         });
         state.apply(&s, Transport::Http, &r);
         assert_eq!(state.untracked_session_records, 1);
-        assert_eq!(state.active_sessions(0).get("svc"), Some(&2));
-        assert_eq!(state.active_sessions(5_000_000_000).get("svc"), Some(&1));
+        assert_eq!(state.active_sessions(0, &[]).get("svc"), Some(&2));
+        assert_eq!(
+            state.active_sessions(5_000_000_000, &[]).get("svc"),
+            Some(&1)
+        );
         state.expire_sessions(5_000_000_000);
         assert_eq!(state.sessions.len(), 1);
         assert!(state.sessions.contains_key("new"));

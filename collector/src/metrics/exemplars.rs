@@ -1,10 +1,12 @@
-//! The latency histogram with one exemplar (the latest sampled trace) per bucket, in
-//! OpenMetrics text. Hand-written because prometheus-client's `Exemplar` has no public
-//! constructor: exemplars restored from a checkpoint cannot be handed to its encoder.
+//! The families written by hand in OpenMetrics text: the latency histogram with one exemplar
+//! (the latest sampled trace) per bucket, the stream histogram and the request counter, each
+//! series with its `_created`. prometheus-client's `Exemplar` has no public constructor
+//! (exemplars restored from a checkpoint cannot be handed to it), its constant metrics no
+//! `_created`.
 
 use std::fmt::Write as _;
 
-use super::names::{ROUTE_LABELS, TRACE_ID_LABEL};
+use super::names::{REQUEST_LABELS, ROUTE_LABELS, TRACE_ID_LABEL, family_name};
 use crate::aggregate::state::{Family, Hist};
 
 /// Escapes a label value per the exposition format.
@@ -31,16 +33,68 @@ fn write_labels<'a>(out: &mut String, names: &[&str], values: impl Iterator<Item
     }
 }
 
-/// Writes the histogram family `name` (per-route series of `family`, upper `bounds` without
-/// `+Inf`) with its exemplars.
+/// Writes `{series}_created{{labels}} <seconds>` when the creation time is known.
+fn write_created(out: &mut String, series: &str, labels: &str, created_ns: u64) {
+    if created_ns != 0 {
+        let _ = writeln!(
+            out,
+            "{series}_created{{{labels}}} {}.{:09}",
+            created_ns / 1_000_000_000,
+            created_ns % 1_000_000_000
+        );
+    }
+}
+
+/// Writes the counter family `name` (as queried, with `_total`) of `family`'s per-request
+/// series.
+pub(super) fn write_requests(out: &mut String, name: &str, help: &str, family: &Family<u64>) {
+    let base = family_name(name);
+    let _ = writeln!(out, "# HELP {base} {help}");
+    let _ = writeln!(out, "# TYPE {base} counter");
+    let mut labels = String::new();
+    for (values, n, created) in family.iter_created() {
+        labels.clear();
+        write_labels(&mut labels, &REQUEST_LABELS, values);
+        let _ = writeln!(out, "{name}{{{labels}}} {n}");
+        write_created(out, base, &labels, created);
+    }
+}
+
+/// Writes the latency histogram family `name` (per-route series of `family`, upper `bounds`
+/// without `+Inf`) with its exemplars.
 pub(super) fn write_latency(out: &mut String, name: &str, family: &Family<Hist>, bounds: &[f64]) {
-    let _ = writeln!(
+    write_histogram(
         out,
-        "# HELP {name} Gateway request duration in seconds (streams excluded), with trace exemplars."
+        name,
+        "Gateway request duration in seconds (streams excluded), with trace exemplars.",
+        family,
+        bounds,
     );
+}
+
+/// Writes the stream-lifetime histogram family `name` (no exemplars: streams make none).
+pub(super) fn write_streams(out: &mut String, name: &str, family: &Family<Hist>, bounds: &[f64]) {
+    write_histogram(
+        out,
+        name,
+        "Lifetime of streamed responses (SSE, upgrades, gRPC) in seconds.",
+        family,
+        bounds,
+    );
+}
+
+/// A per-route histogram family, each bucket with its exemplar if it has one.
+fn write_histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    family: &Family<Hist>,
+    bounds: &[f64],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} histogram");
     let mut labels = String::new();
-    for (values, hist) in family.iter() {
+    for (values, hist, created) in family.iter_created() {
         labels.clear();
         write_labels(&mut labels, &ROUTE_LABELS, values);
         let mut cumulative = 0;
@@ -68,5 +122,6 @@ pub(super) fn write_latency(out: &mut String, name: &str, family: &Family<Hist>,
         }
         let _ = writeln!(out, "{name}_sum{{{labels}}} {:?}", hist.sum);
         let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+        write_created(out, name, &labels, created);
     }
 }

@@ -1,6 +1,6 @@
 //! `/metrics`, a view over the aggregate: the request metrics from the checkpointed state and
 //! the collector's own telemetry, in OpenMetrics text. prometheus-client encodes every family
-//! but the latency histogram, which `exemplars.rs` writes.
+//! but the request counter and the two histograms, which `exemplars.rs` writes.
 
 mod exemplars;
 pub mod names;
@@ -9,16 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use self::names::{
-    METRIC_LABEL, REASON_LABEL, REQUEST_LABELS, ROUTE_LABELS, SERVICE_LABEL, TOTAL_SUFFIX,
-    family_name,
-};
+use self::names::{METRIC_LABEL, REASON_LABEL, SERVICE_LABEL, TOTAL_SUFFIX, family_name};
 use crate::aggregate::AggregateStore;
 use crate::aggregate::state::{State, TOKEN_RESULTS};
 use crate::batch::Reject;
@@ -56,6 +53,18 @@ impl MetricsView {
             let state = self.store.lock();
             let name = self.request_metric(names::REQUEST_DURATION_SECONDS);
             exemplars::write_latency(&mut out, &name, &state.latency, &state.latency_bounds);
+            exemplars::write_streams(
+                &mut out,
+                &self.request_metric(names::STREAM_DURATION_SECONDS),
+                &state.streams,
+                &state.stream_bounds,
+            );
+            exemplars::write_requests(
+                &mut out,
+                &self.request_metric(names::REQUESTS_TOTAL),
+                "Gateway requests by service, method, route template and status.",
+                &state.requests,
+            );
         }
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Families {
@@ -133,47 +142,14 @@ impl Families {
         state: &State,
     ) -> Result<(), std::fmt::Error> {
         let view = &self.view;
-        counter_family(
-            encoder,
-            &view.request_metric(names::REQUESTS_TOTAL),
-            "Gateway requests by service, method, route template and status.",
-            state
-                .requests
-                .iter()
-                .map(|(values, n)| (REQUEST_LABELS.iter().copied().zip(values).collect(), *n)),
-        )?;
-
-        let name = view.request_metric(names::STREAM_DURATION_SECONDS);
-        let mut metric = encoder.encode_descriptor(
-            &name,
-            "Lifetime of streamed responses (SSE, upgrades, gRPC) in seconds.",
-            None,
-            MetricType::Histogram,
-        )?;
-        let mut buckets = Vec::new();
-        for (values, hist) in state.streams.iter() {
-            let labels: Labels = ROUTE_LABELS.iter().copied().zip(values).collect();
-            buckets.clear();
-            buckets.extend(
-                state
-                    .stream_bounds
-                    .iter()
-                    .copied()
-                    .chain([f64::INFINITY])
-                    .zip(hist.counts.iter().copied()),
-            );
-            metric
-                .encode_family(&labels)?
-                .encode_histogram::<NoLabelSet>(hist.sum, hist.count(), &buckets, None)?;
-        }
 
         let cutoff = view.store.session_cutoff_ns(now_unix_ns());
         gauge_family(
             encoder,
             &view.request_metric(names::ACTIVE_SESSIONS),
-            "MCP sessions with a request within the idle window, by service.",
+            "MCP sessions with a request within the idle window, by service (0 for every known service).",
             state
-                .active_sessions(cutoff)
+                .active_sessions(cutoff, &view.store.services)
                 .into_iter()
                 .map(|(service, n)| (vec![(SERVICE_LABEL, service)], n as i64)),
         )?;
@@ -260,16 +236,19 @@ impl Families {
                 names::REQUESTS_TOTAL,
                 state.requests.series.len(),
                 state.requests.overflowed,
+                state.requests.expired,
             ),
             (
                 names::REQUEST_DURATION_SECONDS,
                 state.latency.series.len(),
                 state.latency.overflowed,
+                state.latency.expired,
             ),
             (
                 names::STREAM_DURATION_SECONDS,
                 state.streams.series.len(),
                 state.streams.overflowed,
+                state.streams.expired,
             ),
         ];
         gauge_family(
@@ -278,7 +257,7 @@ impl Families {
             "Label sets held per capped metric.",
             capped
                 .iter()
-                .map(|(m, n, _)| (vec![(METRIC_LABEL, *m)], *n as i64)),
+                .map(|(m, n, _, _)| (vec![(METRIC_LABEL, *m)], *n as i64)),
         )?;
         counter_family(
             encoder,
@@ -286,7 +265,15 @@ impl Families {
             "Label sets sent to the `other` series by the cardinality cap.",
             capped
                 .iter()
-                .map(|(m, _, o)| (vec![(METRIC_LABEL, *m)], *o)),
+                .map(|(m, _, o, _)| (vec![(METRIC_LABEL, *m)], *o)),
+        )?;
+        counter_family(
+            encoder,
+            names::SERIES_EXPIRED_TOTAL,
+            "Series removed after --series-idle-secs without an update.",
+            capped
+                .iter()
+                .map(|(m, _, _, e)| (vec![(METRIC_LABEL, *m)], *e)),
         )?;
         gauge_family(
             encoder,
@@ -352,6 +339,14 @@ impl Families {
             names::SPOOL_LAG_BYTES,
             "Bytes in spool segments not yet read.",
             one(telemetry.spool_lag_bytes.load(Ordering::Relaxed) as i64),
+        )?;
+        counter_family(
+            encoder,
+            names::REQUESTS_REFUSED_TOTAL,
+            "Connections and requests refused before their body was read, by reason.",
+            telemetry
+                .refused()
+                .map(|(r, n)| (vec![(REASON_LABEL, r)], n)),
         )?;
         counter_family(
             encoder,

@@ -60,6 +60,10 @@ pub const DUPLICATE_BATCHES_TOTAL: &str = "gatetrace_collector_duplicate_batches
 pub const SERIES: &str = "gatetrace_collector_series";
 /// Counter `{metric}`: label sets sent to the overflow series.
 pub const SERIES_OVERFLOW_TOTAL: &str = "gatetrace_collector_series_overflow_total";
+/// Counter `{metric}`: series removed after `--series-idle-secs` without an update.
+pub const SERIES_EXPIRED_TOTAL: &str = "gatetrace_collector_series_expired_total";
+/// Counter `{reason}`: connections and requests refused before their body was read.
+pub const REQUESTS_REFUSED_TOTAL: &str = "gatetrace_collector_requests_refused_total";
 /// Gauge: batch sources remembered for duplicate detection.
 pub const DEDUP_SOURCES: &str = "gatetrace_collector_dedup_sources";
 /// Counter.

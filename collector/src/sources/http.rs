@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::decode::{LineError, parse_block};
 use crate::batch::{BatchOrigin, IngestAck, RecordBatch};
 use crate::config::Secret;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{RefusedRequest, Telemetry};
 
 /// How long a handler waits for its batch to become durable before answering 503.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,6 +31,8 @@ pub(crate) struct HttpSource {
     pub queue: mpsc::Sender<RecordBatch>,
     pub token: Option<Arc<Secret>>,
     pub body_limit: usize,
+    /// The whole body must arrive within this long.
+    pub body_timeout: Duration,
     pub telemetry: Arc<Telemetry>,
 }
 
@@ -115,12 +117,38 @@ pub(crate) async fn ingest(State(source): State<HttpSource>, request: Request) -
         Ok(dedup) => dedup,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let bytes = match Limited::new(body, source.body_limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, "body larger than the limit");
+    let collected = tokio::time::timeout(
+        source.body_timeout,
+        Limited::new(body, source.body_limit).collect(),
+    );
+    let bytes = match collected.await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("body larger than the limit of {} bytes", source.body_limit),
+            );
         }
-        Err(_) => return error(StatusCode::BAD_REQUEST, "unreadable body (bad gzip?)"),
+        Ok(Err(e)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("unreadable body (truncated or corrupt gzip?): {e}"),
+            );
+        }
+        Err(_) => {
+            source.telemetry.count_refused(RefusedRequest::BodyTimeout);
+            let mut response = error(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "request body not received within {} ms",
+                    source.body_timeout.as_millis()
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
     };
     let decoded = parse_block(&bytes);
     let accepted = decoded.records.len();

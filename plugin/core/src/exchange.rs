@@ -1,8 +1,6 @@
 //! The per-request lifecycle both adapters drive, so one request gives the same record on
-//! Traefik and on Envoy: [`Exchange::begin`] with the request head → what to set upstream and
-//! whether to buffer; [`Exchange::response_headers`] → classification from response headers;
-//! [`Exchange::record`] → the record, borrowed from the exchange, for the line encoder
-//! ([`Exchange::finish`] gives it owned).
+//! Traefik and on Envoy: [`Exchange::begin`] → [`Exchange::upstream`] →
+//! [`Exchange::response_headers`] → [`Exchange::record`] (borrowed) or [`Exchange::finish`].
 //!
 //! The core asks for headers by name through [`HeaderLookup`], only those it needs:
 //! [`REQUEST_HEADERS`] (plus the configured request id header, and `user-agent` only when
@@ -14,10 +12,12 @@ use crate::classify::{
     response_is_stream, session, session_label, token_mode, token_result,
 };
 use crate::config::{BufferMode, Config};
-use crate::ids::{Instance, accept_incoming_request_id};
+use crate::hex::hex_string;
+use crate::ids::{IncomingRequestId, Instance};
+use crate::mcp::StatusSource;
 use crate::record::{HostKind, Record, RecordRef, SCHEMA_MAJOR};
 use crate::route::{Method, endpoint, strip_query};
-use crate::trace::{SpanContext, TraceparentHeader, TracestateBuilder, parse_traceparent};
+use crate::trace::{IncomingTraceparent, SpanContext, TraceparentHeader, TracestateBuilder};
 
 /// Request headers the core may read (lowercase), besides the configured request id header
 /// ([`Config::request_id_header`]); `user-agent` is read only when `recordUserAgent` is on,
@@ -214,39 +214,17 @@ impl Exchange {
     ) -> Self {
         let ids = instance.next_ids(now_unix_ns, entropy);
 
-        let mut incoming_id: Option<String> = None;
-        let mut id_values = 0usize;
-        headers.each_value(&config.request_id_header, &mut |v| {
-            id_values += 1;
-            if id_values == 1
-                && accept_incoming_request_id(
-                    v,
-                    config.request_id_policy,
-                    config.request_id_max_length,
-                )
-            {
-                incoming_id = core::str::from_utf8(v).ok().map(str::to_string);
-            }
-        });
-        if id_values > 1 {
-            incoming_id = None;
-        }
-        let (request_id, set_request_id) = match incoming_id {
+        let mut incoming_id =
+            IncomingRequestId::new(config.request_id_policy, config.request_id_max_length);
+        headers.each_value(&config.request_id_header, &mut |v| incoming_id.push(v));
+        let (request_id, set_request_id) = match incoming_id.finish() {
             Some(id) => (id, false),
-            None => (crate::hash::hex_string(&ids.request_id), true),
+            None => (hex_string(&ids.request_id), true),
         };
 
-        let mut incoming = None;
-        let mut traceparent_count = 0usize;
-        headers.each_value("traceparent", &mut |v| {
-            traceparent_count += 1;
-            if traceparent_count == 1 {
-                incoming = parse_traceparent(v);
-            }
-        });
-        if traceparent_count > 1 {
-            incoming = None;
-        }
+        let mut traceparent = IncomingTraceparent::default();
+        headers.each_value("traceparent", &mut |v| traceparent.push(v));
+        let incoming = traceparent.finish();
         let span = SpanContext::continue_or_start(
             incoming.as_ref(),
             ids.trace_id,
@@ -478,6 +456,8 @@ impl Exchange {
             method: self.method.as_str(),
             endpoint: &self.endpoint,
             status,
+            status_source: status.map(|_| StatusSource::Observed),
+            status_unknown: None,
             service: &config.service,
             host: self.host.as_deref(),
             client_addr: self.client_addr.as_deref(),
@@ -486,6 +466,7 @@ impl Exchange {
             response_bytes: self.response.bytes,
             session,
             token,
+            mcp: None,
             counters,
             host_kind,
             dropped,

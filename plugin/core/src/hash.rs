@@ -1,153 +1,34 @@
-//! SipHash-2-4 with 128-bit output, written out here so ids and session hashes are the same
-//! on every target and every compiler version (std's hasher makes no such promise).
+//! SipHash-2-4 with 128-bit output (crate `siphasher`), keyed per use, for ids and session
+//! hashes that are the same on every target and compiler version (std's hasher promises
+//! neither). Words are hashed as little-endian bytes, whatever the target.
+
+use core::hash::Hasher as _;
+
+use siphasher::sip128::{Hasher128 as _, SipHasher24};
 
 /// A streaming SipHash-2-4 hasher with a 128-bit key and 128-bit output.
 #[derive(Debug, Clone)]
-pub(crate) struct Sip128 {
-    v0: u64,
-    v1: u64,
-    v2: u64,
-    v3: u64,
-    tail: u64,
-    tail_len: usize,
-    total_len: u64,
-}
+pub(crate) struct Sip128(SipHasher24);
 
 impl Sip128 {
     pub(crate) fn new(k0: u64, k1: u64) -> Self {
-        Self {
-            v0: k0 ^ 0x736f_6d65_7073_6575,
-            v1: k1 ^ 0x646f_7261_6e64_6f6d ^ 0xee,
-            v2: k0 ^ 0x6c79_6765_6e65_7261,
-            v3: k1 ^ 0x7465_6462_7974_6573,
-            tail: 0,
-            tail_len: 0,
-            total_len: 0,
-        }
-    }
-
-    #[inline]
-    fn round(&mut self) {
-        self.v0 = self.v0.wrapping_add(self.v1);
-        self.v1 = self.v1.rotate_left(13) ^ self.v0;
-        self.v0 = self.v0.rotate_left(32);
-        self.v2 = self.v2.wrapping_add(self.v3);
-        self.v3 = self.v3.rotate_left(16) ^ self.v2;
-        self.v0 = self.v0.wrapping_add(self.v3);
-        self.v3 = self.v3.rotate_left(21) ^ self.v0;
-        self.v2 = self.v2.wrapping_add(self.v1);
-        self.v1 = self.v1.rotate_left(17) ^ self.v2;
-        self.v2 = self.v2.rotate_left(32);
-    }
-
-    #[inline]
-    fn compress(&mut self, m: u64) {
-        self.v3 ^= m;
-        self.round();
-        self.round();
-        self.v0 ^= m;
+        Self(SipHasher24::new_with_keys(k0, k1))
     }
 
     pub(crate) fn write(&mut self, bytes: &[u8]) {
-        self.total_len = self.total_len.wrapping_add(bytes.len() as u64);
-        let mut rest = bytes;
-        if self.tail_len > 0 {
-            while self.tail_len < 8 {
-                let Some((&b, more)) = rest.split_first() else {
-                    return;
-                };
-                self.tail |= u64::from(b) << (8 * self.tail_len);
-                self.tail_len += 1;
-                rest = more;
-            }
-            let m = self.tail;
-            self.compress(m);
-            self.tail = 0;
-            self.tail_len = 0;
-        }
-        let mut chunks = rest.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.compress(u64::from_le_bytes(word));
-        }
-        for (i, &b) in chunks.remainder().iter().enumerate() {
-            self.tail |= u64::from(b) << (8 * i);
-        }
-        self.tail_len = chunks.remainder().len();
+        self.0.write(bytes);
     }
 
     pub(crate) fn write_u64(&mut self, n: u64) {
-        self.write(&n.to_le_bytes());
+        self.0.write(&n.to_le_bytes());
     }
 
-    pub(crate) fn finish128(mut self) -> (u64, u64) {
-        let b = ((self.total_len & 0xff) << 56) | self.tail;
-        self.compress(b);
-        self.v2 ^= 0xee;
-        for _ in 0..4 {
-            self.round();
-        }
-        let low = self.v0 ^ self.v1 ^ self.v2 ^ self.v3;
-        self.v1 ^= 0xdd;
-        for _ in 0..4 {
-            self.round();
-        }
-        let high = self.v0 ^ self.v1 ^ self.v2 ^ self.v3;
-        (low, high)
+    /// The hash as (first, second) 64-bit halves, each read little-endian.
+    pub(crate) fn finish128(&self) -> (u64, u64) {
+        let hash = self.0.finish128();
+        (hash.h1, hash.h2)
     }
 }
-
-/// Writes `bytes` as lowercase hex into `out` (which must be twice as long).
-pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
-    for (i, &b) in bytes.iter().enumerate() {
-        out[2 * i] = HEX_DIGITS[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX_DIGITS[usize::from(b & 0x0f)];
-    }
-}
-
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
-
-/// Lowercase hex of `bytes` as a new string.
-pub(crate) fn hex_string(bytes: &[u8]) -> String {
-    let mut out = vec![0u8; bytes.len() * 2];
-    hex_into(bytes, &mut out);
-    // Hex digits are ASCII, so this never fails.
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// Parses exactly `out.len() * 2` lowercase hex digits.
-pub(crate) fn parse_lower_hex(text: &[u8], out: &mut [u8]) -> bool {
-    if text.len() != out.len() * 2 {
-        return false;
-    }
-    let mut bad = 0u8;
-    for (i, pair) in text.chunks_exact(2).enumerate() {
-        let hi = LOWER_HEX_VALUE[usize::from(pair[0])];
-        let lo = LOWER_HEX_VALUE[usize::from(pair[1])];
-        bad |= (hi | lo) & INVALID;
-        out[i] = (hi << 4) | (lo & 0x0f);
-    }
-    bad == 0
-}
-
-const INVALID: u8 = 0x80;
-
-/// Value of each byte as a lowercase hex digit, [`INVALID`] for every other byte.
-const LOWER_HEX_VALUE: [u8; 256] = {
-    let mut table = [INVALID; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
 
 #[cfg(test)]
 mod tests {
@@ -179,21 +60,7 @@ mod tests {
             let mut two = Sip128::new(7, 9);
             two.write(&data[..split]);
             two.write(&data[split..]);
-            assert_eq!(two.finish128(), one.clone().finish128(), "split at {split}");
-        }
-    }
-
-    #[test]
-    fn hex_round_trip() {
-        let mut out = [0u8; 4];
-        assert!(parse_lower_hex(b"00ff10ab", &mut out));
-        assert_eq!(out, [0, 0xff, 0x10, 0xab]);
-        assert_eq!(hex_string(&out), "00ff10ab");
-        assert!(!parse_lower_hex(b"00FF10ab", &mut out));
-        assert!(!parse_lower_hex(b"00ff10a", &mut out));
-        for b in 0..=255u8 {
-            let valid = b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
-            assert_eq!(parse_lower_hex(&[b'0', b], &mut out[..1]), valid, "{b}");
+            assert_eq!(two.finish128(), one.finish128(), "split at {split}");
         }
     }
 }

@@ -2,7 +2,8 @@
 //! caller-passed entropy and the wall clock — unique even where every instance's "random"
 //! bytes and clock are identical (Traefik's WASI) — and the policy for an incoming request id.
 
-use crate::hash::{Sip128, hex_into};
+use crate::hash::Sip128;
+use crate::hex::hex_into;
 use crate::trace::{SpanId, TraceId};
 
 /// Default longest incoming request id the `validate` policy keeps.
@@ -56,6 +57,54 @@ pub fn accept_incoming_request_id(
         RequestIdPolicy::Validate => value
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')),
+    }
+}
+
+/// The incoming request id from the id header's values, pushed one at a time as the host
+/// hands them over: the first value when the policy accepts it
+/// ([`accept_incoming_request_id`]) and the header came once; otherwise `None` (a new id is
+/// generated).
+#[derive(Debug, Clone)]
+pub struct IncomingRequestId {
+    policy: RequestIdPolicy,
+    max_length: usize,
+    /// The first value, when kept (`Some(None)`: it came and was refused).
+    first: Option<Option<String>>,
+    repeated: bool,
+}
+
+impl IncomingRequestId {
+    /// Nothing pushed yet; `policy` and `max_length` as configured.
+    #[must_use]
+    pub fn new(policy: RequestIdPolicy, max_length: usize) -> Self {
+        Self {
+            policy,
+            max_length,
+            first: None,
+            repeated: false,
+        }
+    }
+
+    /// Adds one header value (only the first is looked at).
+    pub fn push(&mut self, value: &[u8]) {
+        if self.first.is_some() {
+            self.repeated = true;
+            return;
+        }
+        let kept = accept_incoming_request_id(value, self.policy, self.max_length)
+            .then(|| core::str::from_utf8(value).ok().map(str::to_string))
+            .flatten();
+        self.first = Some(kept);
+    }
+
+    /// The id to keep, if any.
+    #[must_use]
+    pub fn finish(self) -> Option<String> {
+        if self.repeated {
+            None
+        } else {
+            self.first.flatten()
+        }
     }
 }
 
@@ -125,9 +174,14 @@ impl Instance {
     pub fn next_ids(&mut self, now_unix_ns: u64, entropy: &[u8]) -> GeneratedIds {
         self.counter = self.counter.wrapping_add(1);
         let mut hasher = Sip128::new(self.k0, self.k1);
-        hasher.write_u64(self.counter);
-        hasher.write_u64(now_unix_ns);
-        hasher.write(entropy);
+        // Counter and clock in one write (the same hash as two: the input is one stream).
+        let mut words = [0u8; 16];
+        words[..8].copy_from_slice(&self.counter.to_le_bytes());
+        words[8..].copy_from_slice(&now_unix_ns.to_le_bytes());
+        hasher.write(&words);
+        if !entropy.is_empty() {
+            hasher.write(entropy);
+        }
         let (a, b) = hasher.finish128();
 
         // The trace id is a bijection of the 128 hashed bits, so it is unique exactly when
@@ -271,6 +325,36 @@ mod tests {
         assert!(!accept_incoming_request_id(b"a\x7fb", t, 128));
         assert!(!accept_incoming_request_id(&[b'a'; 10_240], t, 128));
         assert!(!accept_incoming_request_id("\u{e9}".as_bytes(), t, 128));
+    }
+
+    #[test]
+    fn ids_are_the_same_on_every_build() {
+        // Pinned outputs: a build (or a SipHash implementation) that changed them would make
+        // other ids for the same salt, clock and entropy.
+        assert_eq!(Instance::salt_word(b"node-1"), 15_363_623_078_475_222_552);
+        let mut instance = Instance::new(&[1, 2, 3]);
+        let ids = instance.next_ids(1_700_000_000_000_000_000, b"entropy, 17 bytes");
+        assert_eq!(
+            crate::hex::hex_string(&ids.request_id),
+            "0a514c559091749677d25371d07b8ab6"
+        );
+        assert_eq!(ids.trace_id.to_hex(), "2b2d26af8168be97e8a833726628f64e");
+        assert_eq!(ids.span_id.to_hex(), "53fc20ea74daefa8");
+    }
+
+    #[test]
+    fn an_id_sent_twice_is_replaced() {
+        let incoming = |values: &[&[u8]]| {
+            let mut id = IncomingRequestId::new(RequestIdPolicy::Validate, 128);
+            for value in values {
+                id.push(value);
+            }
+            id.finish()
+        };
+        assert_eq!(incoming(&[b"req-1"]).as_deref(), Some("req-1"));
+        assert_eq!(incoming(&[b"req-1", b"req-2"]), None);
+        assert_eq!(incoming(&[b"bad id"]), None);
+        assert_eq!(incoming(&[]), None);
     }
 
     #[test]

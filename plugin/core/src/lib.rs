@@ -7,19 +7,26 @@
 //! - per request: [`exchange::Exchange::begin`] with the request line and a
 //!   [`exchange::HeaderLookup`] → [`exchange::Exchange::upstream`] says which headers to set
 //!   and whether to buffer; [`exchange::Exchange::response_headers`] once response headers
-//!   are known; [`exchange::Exchange::finish`] → [`record::Record`] →
-//!   [`record::Record::write_ndjson_line`];
-//! - Traefik spooling: [`spool::SpoolWriter`] decides append / probe / drop; the collector
-//!   reads with [`spool::next_frame`] and [`record::Record::from_ndjson_line`].
+//!   are known; [`exchange::Exchange::record`] → a borrowed [`record::RecordRef`] →
+//!   [`record::RecordRef::write_ndjson_line`] (or [`exchange::Exchange::finish`] → an owned
+//!   [`record::Record`]);
+//! - Traefik spooling: [`spool::SpoolPlan`] decides append / probe / drop and the adapter
+//!   carries it out; the collector reads with [`spool::next_frame`] and
+//!   [`record::Record::from_ndjson_line`].
+//!
+//! Tests of every crate build their records with the `test-util` feature's
+//! `Record::example(n)` and `testing::example_line(n)`.
 
 pub mod classify;
 pub mod config;
 pub mod exchange;
 mod hash;
+mod hex;
 pub mod ids;
-mod line;
 pub mod mcp;
 pub mod record;
 pub mod route;
 pub mod spool;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod trace;

@@ -19,7 +19,7 @@
 //! unlinking it, so a handle an idle writer still holds pins no disk space. A writer entering window `W` first
 //! looks for the segment `max_windows` windows back ([`SpoolLayout::full_probe`]): if it
 //! still exists the reader is that far behind, the spool is full, and records are dropped
-//! (and counted) until the next window. [`SpoolWriter`] is that decision as a pure state
+//! (and counted) until the next window. [`SpoolPlan`] is that decision as a pure state
 //! machine; [`next_frame`] is the reader's line framing.
 
 /// Name prefix of the claim files inside the spool directory (`claims-<generation>`).
@@ -122,21 +122,22 @@ pub fn stale_claim_file(name: &str, current: u64) -> bool {
         .is_some_and(|generation| generation.saturating_add(1) < current)
 }
 
-/// What the writer does with the next record, from [`SpoolWriter::plan`].
+/// What the writer does with the next record, from [`SpoolPlan::plan`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendPlan {
     /// Append the line to the segment of `window` ([`segment_name`]).
     Append { window: u64 },
-    /// Check whether the segment of `probe` exists, then call [`SpoolWriter::probed`].
+    /// Check whether the segment of `probe` exists, then call [`SpoolPlan::probed`].
     Probe { window: u64, probe: u64 },
     /// Drop the record; it has been counted.
     Drop,
 }
 
-/// The writer's side of the spool, without I/O: which segment to append to, when to probe
-/// for a full spool, and how many records were dropped since the last record written.
+/// The writer's plan, without I/O: which segment to append to, when to probe for a full
+/// spool, and how many records were dropped since the last record written. The adapter's
+/// appender carries it out.
 #[derive(Debug, Clone)]
-pub struct SpoolWriter {
+pub struct SpoolPlan {
     layout: SpoolLayout,
     window: Option<u64>,
     probe_pending: bool,
@@ -144,8 +145,8 @@ pub struct SpoolWriter {
     dropped: u64,
 }
 
-impl SpoolWriter {
-    /// A writer that has not written yet.
+impl SpoolPlan {
+    /// The plan of a writer that has not written yet.
     #[must_use]
     pub fn new(layout: SpoolLayout) -> Self {
         Self {
@@ -310,61 +311,58 @@ mod tests {
 
     #[test]
     fn writer_probes_once_per_window_and_appends() {
-        let mut writer = SpoolWriter::new(SpoolLayout::default());
+        let mut plan = SpoolPlan::new(SpoolLayout::default());
         assert_eq!(
-            writer.plan(1_000 * SEC),
+            plan.plan(1_000 * SEC),
             AppendPlan::Probe {
                 window: 1_000,
                 probe: 700
             }
         );
         assert_eq!(
-            writer.probed(1_000, false),
+            plan.probed(1_000, false),
             AppendPlan::Append { window: 1_000 }
         );
+        assert_eq!(plan.plan(1_005 * SEC), AppendPlan::Append { window: 1_000 });
         assert_eq!(
-            writer.plan(1_005 * SEC),
-            AppendPlan::Append { window: 1_000 }
-        );
-        assert_eq!(
-            writer.plan(1_010 * SEC),
+            plan.plan(1_010 * SEC),
             AppendPlan::Probe {
                 window: 1_010,
                 probe: 710
             }
         );
         assert_eq!(
-            writer.probed(1_010, false),
+            plan.probed(1_010, false),
             AppendPlan::Append { window: 1_010 }
         );
-        assert_eq!(writer.take_dropped(), 0);
+        assert_eq!(plan.take_dropped(), 0);
     }
 
     #[test]
     fn full_spool_drops_and_counts_until_the_next_window() {
-        let mut writer = SpoolWriter::new(SpoolLayout::default());
-        assert!(matches!(writer.plan(1_000 * SEC), AppendPlan::Probe { .. }));
-        assert_eq!(writer.probed(1_000, true), AppendPlan::Drop);
-        assert_eq!(writer.plan(1_001 * SEC), AppendPlan::Drop);
-        assert_eq!(writer.plan(1_009 * SEC), AppendPlan::Drop);
-        assert_eq!(writer.dropped(), 3);
-        assert!(matches!(writer.plan(1_010 * SEC), AppendPlan::Probe { .. }));
+        let mut plan = SpoolPlan::new(SpoolLayout::default());
+        assert!(matches!(plan.plan(1_000 * SEC), AppendPlan::Probe { .. }));
+        assert_eq!(plan.probed(1_000, true), AppendPlan::Drop);
+        assert_eq!(plan.plan(1_001 * SEC), AppendPlan::Drop);
+        assert_eq!(plan.plan(1_009 * SEC), AppendPlan::Drop);
+        assert_eq!(plan.dropped(), 3);
+        assert!(matches!(plan.plan(1_010 * SEC), AppendPlan::Probe { .. }));
         assert_eq!(
-            writer.probed(1_010, false),
+            plan.probed(1_010, false),
             AppendPlan::Append { window: 1_010 }
         );
-        let carried = writer.take_dropped();
+        let carried = plan.take_dropped();
         assert_eq!(carried, 3);
-        writer.append_failed(carried);
-        assert_eq!(writer.dropped(), 4);
+        plan.append_failed(carried);
+        assert_eq!(plan.dropped(), 4);
     }
 
     #[test]
     fn unanswered_probe_is_asked_again_and_early_epoch_needs_none() {
-        let mut writer = SpoolWriter::new(SpoolLayout::default());
-        assert!(matches!(writer.plan(1_000 * SEC), AppendPlan::Probe { .. }));
-        assert!(matches!(writer.plan(1_000 * SEC), AppendPlan::Probe { .. }));
-        let mut early = SpoolWriter::new(SpoolLayout::default());
+        let mut plan = SpoolPlan::new(SpoolLayout::default());
+        assert!(matches!(plan.plan(1_000 * SEC), AppendPlan::Probe { .. }));
+        assert!(matches!(plan.plan(1_000 * SEC), AppendPlan::Probe { .. }));
+        let mut early = SpoolPlan::new(SpoolLayout::default());
         assert_eq!(early.plan(5 * SEC), AppendPlan::Append { window: 0 });
     }
 

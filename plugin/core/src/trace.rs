@@ -1,7 +1,7 @@
 //! W3C Trace Context: parsing `traceparent` and `tracestate`, continuing or starting a trace,
 //! parent-based sampling with a ratio for new traces, and the outgoing `traceparent`.
 
-use crate::hash::{hex_into, parse_lower_hex};
+use crate::hex::{hex_into, hex_string, parse_lower_hex};
 
 /// Length of a version-00 `traceparent` value.
 pub const TRACEPARENT_LEN: usize = 55;
@@ -34,7 +34,7 @@ impl TraceId {
     /// 32 lowercase hex characters.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        crate::hash::hex_string(&self.0)
+        hex_string(&self.0)
     }
 
     /// Parses 32 lowercase hex characters; `None` if malformed or all zero.
@@ -55,7 +55,7 @@ impl SpanId {
     /// 16 lowercase hex characters.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        crate::hash::hex_string(&self.0)
+        hex_string(&self.0)
     }
 
     /// 16 lowercase hex characters, without allocating.
@@ -129,36 +129,41 @@ pub fn parse_traceparent(value: &[u8]) -> Option<TraceParent> {
     })
 }
 
-/// The `traceparent` from every value of the header: exactly one valid value, or `None`
-/// (absent, invalid, or sent more than once).
-#[must_use]
-pub fn parse_traceparent_values<'a>(
-    values: impl IntoIterator<Item = &'a [u8]>,
-) -> Option<TraceParent> {
-    let mut values = values.into_iter();
-    let first = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    parse_traceparent(first)
+/// The incoming `traceparent` from the header's values, pushed one at a time as the host
+/// hands them over: exactly one valid value continues the trace; none, an invalid one, or
+/// two or more give `None`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IncomingTraceparent {
+    /// The first value, parsed (`None` before any value).
+    first: Option<Option<TraceParent>>,
+    repeated: bool,
 }
 
-/// Builds a `tracestate` to pass on from its header values (joined with `,`): empty members
-/// dropped, member text and order unchanged, duplicate keys passed on as they came (the
-/// standard allows passing them on or dropping one; a proxy passes on). `None` when there is
-/// nothing to pass on, any member is malformed, or there are more than
-/// [`MAX_TRACESTATE_MEMBERS`] members: then the whole header is dropped.
-#[must_use]
-pub fn join_tracestate<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
-    let mut builder = TracestateBuilder::default();
-    for value in values {
-        builder.push(value);
+impl IncomingTraceparent {
+    /// Adds one header value (only the first is parsed).
+    pub fn push(&mut self, value: &[u8]) {
+        match self.first {
+            None => self.first = Some(parse_traceparent(value)),
+            Some(_) => self.repeated = true,
+        }
     }
-    builder.finish()
+
+    /// The trace to continue, if any.
+    #[must_use]
+    pub fn finish(self) -> Option<TraceParent> {
+        if self.repeated {
+            None
+        } else {
+            self.first.flatten()
+        }
+    }
 }
 
-/// Joins `tracestate` header values one at a time (see [`join_tracestate`]), so a host's
-/// values need not be collected first.
+/// Joins `tracestate` header values one at a time, so a host's values need not be collected
+/// first: empty members dropped, member text and order unchanged, duplicate keys passed on as
+/// they came (the standard allows passing them on or dropping one; a proxy passes on). Nothing
+/// to pass on, any member malformed, or more than [`MAX_TRACESTATE_MEMBERS`] members drops the
+/// whole header.
 #[derive(Debug, Clone, Default)]
 pub struct TracestateBuilder {
     out: String,
@@ -410,13 +415,28 @@ mod tests {
         assert!(parse_traceparent(short.as_bytes()).is_none());
     }
 
+    fn incoming(values: &[&[u8]]) -> Option<TraceParent> {
+        let mut incoming = IncomingTraceparent::default();
+        for value in values {
+            incoming.push(value);
+        }
+        incoming.finish()
+    }
+
+    fn join_tracestate<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+        let mut builder = TracestateBuilder::default();
+        for value in values {
+            builder.push(value);
+        }
+        builder.finish()
+    }
+
     #[test]
     fn two_traceparent_headers_are_invalid() {
-        let one = [VALID.as_bytes()];
-        assert!(parse_traceparent_values(one).is_some());
-        let two = [VALID.as_bytes(), VALID.as_bytes()];
-        assert!(parse_traceparent_values(two).is_none());
-        assert!(parse_traceparent_values(std::iter::empty()).is_none());
+        assert!(incoming(&[VALID.as_bytes()]).is_some());
+        assert!(incoming(&[VALID.as_bytes(), VALID.as_bytes()]).is_none());
+        assert!(incoming(&[b"garbage", VALID.as_bytes()]).is_none());
+        assert!(incoming(&[]).is_none());
     }
 
     /// Joins header values given as `&str`.

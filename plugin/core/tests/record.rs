@@ -1,40 +1,7 @@
 //! The NDJSON record line: round trip, forward compatibility, the size cap, and clear
 //! errors for lines the collector must refuse.
 
-use gatetrace_core::record::{
-    DecodeError, HostKind, MAX_LINE_BYTES, Record, SCHEMA_MAJOR, Session, SessionEvent, TokenResult,
-};
-
-fn sample() -> Record {
-    Record {
-        v: SCHEMA_MAJOR,
-        request_id: "req-1".to_string(),
-        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_string(),
-        span_id: "00f067aa0ba902b7".to_string(),
-        parent_span_id: Some("1111111111111111".to_string()),
-        sampled: true,
-        start_unix_ns: 1_700_000_000_000_000_000,
-        duration_ns: 1_234_567,
-        streamed: false,
-        method: "POST".to_string(),
-        endpoint: "/register".to_string(),
-        status: Some(201),
-        service: "gateway".to_string(),
-        host: Some("gw.example".to_string()),
-        client_addr: Some("10.0.0.1".to_string()),
-        user_agent: Some("agent/1".to_string()),
-        request_bytes: Some(10),
-        response_bytes: Some(20),
-        session: Some(Session {
-            id: "0123456789abcdef0123456789abcdef".to_string(),
-            event: SessionEvent::Start,
-        }),
-        token: Some(TokenResult::Success),
-        counters: vec!["client_registrations".to_string()],
-        host_kind: HostKind::Traefik,
-        dropped: 2,
-    }
-}
+use gatetrace_core::record::{DecodeError, MAX_LINE_BYTES, Record, Session, SessionEvent};
 
 fn line_of(json: &str) -> Vec<u8> {
     format!("{json}\n").into_bytes()
@@ -42,7 +9,7 @@ fn line_of(json: &str) -> Vec<u8> {
 
 #[test]
 fn round_trips_as_one_line() {
-    let record = sample();
+    let record = Record::example_full(1);
     let line = record.to_ndjson_line();
     assert_eq!(line.last(), Some(&b'\n'));
     assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
@@ -60,16 +27,19 @@ fn round_trips_as_one_line() {
 #[test]
 fn unknown_fields_of_the_same_major_are_ignored() {
     let mut value: serde_json::Value =
-        serde_json::from_slice(&sample().to_ndjson_line()).expect("json");
+        serde_json::from_slice(&Record::example_full(1).to_ndjson_line()).expect("json");
     value["added_in_1_5"] = serde_json::json!({"nested": [1, 2, 3]});
     let line = line_of(&value.to_string());
-    assert_eq!(Record::from_ndjson_line(&line).expect("decodes"), sample());
+    assert_eq!(
+        Record::from_ndjson_line(&line).expect("decodes"),
+        Record::example_full(1)
+    );
 }
 
 #[test]
 fn another_major_version_is_refused_naming_both() {
     let mut value: serde_json::Value =
-        serde_json::from_slice(&sample().to_ndjson_line()).expect("json");
+        serde_json::from_slice(&Record::example_full(1).to_ndjson_line()).expect("json");
     value["v"] = serde_json::json!(2);
     let err = Record::from_ndjson_line(&line_of(&value.to_string())).expect_err("refused");
     assert_eq!(err, DecodeError::Version { found: 2 });
@@ -111,7 +81,7 @@ fn oversize_bad_json_and_invalid_ids_are_refused() {
 
     let with = |field: &str, value: serde_json::Value| {
         let mut json: serde_json::Value =
-            serde_json::from_slice(&sample().to_ndjson_line()).expect("json");
+            serde_json::from_slice(&Record::example_full(1).to_ndjson_line()).expect("json");
         json[field] = value;
         Record::from_ndjson_line(&line_of(&json.to_string()))
     };
@@ -142,7 +112,7 @@ fn oversize_bad_json_and_invalid_ids_are_refused() {
 
 #[test]
 fn oversized_records_shrink_to_fit_and_never_exceed_the_cap() {
-    let mut record = sample();
+    let mut record = Record::example_full(1);
     record.user_agent = Some("u".repeat(5000));
     let line = record.to_ndjson_line();
     assert!(line.len() <= MAX_LINE_BYTES);
@@ -152,7 +122,7 @@ fn oversized_records_shrink_to_fit_and_never_exceed_the_cap() {
     assert_eq!(decoded.counters, record.counters);
 
     // Every string hostile and huge: the line is still bounded, one line, valid JSON.
-    let mut monster = sample();
+    let mut monster = Record::example_full(1);
     let control = "\u{1}".repeat(50_000);
     monster.request_id.clone_from(&control);
     monster.endpoint.clone_from(&control);
@@ -172,4 +142,70 @@ fn oversized_records_shrink_to_fit_and_never_exceed_the_cap() {
     );
     assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
     serde_json::from_slice::<serde_json::Value>(&line).expect("still valid JSON");
+}
+
+#[test]
+fn mcp_facts_and_status_source_round_trip_and_unbounded_values_are_refused() {
+    use gatetrace_core::mcp::StatusSource;
+    use gatetrace_core::mcp::facts::McpFacts;
+
+    let record = Record {
+        status_source: Some(StatusSource::Implied),
+        mcp: Some(McpFacts {
+            method: Some("tools/call".into()),
+            tool: Some("search".to_string()),
+            error_code: Some(-32602),
+            ..McpFacts::default()
+        }),
+        ..Record::example(3)
+    };
+    let line = record.to_ndjson_line();
+    assert_eq!(Record::from_ndjson_line(&line), Ok(record.clone()));
+
+    let refused = |edit: &dyn Fn(&mut Record), field: &str| {
+        let mut bad = record.clone();
+        edit(&mut bad);
+        match Record::from_ndjson_line(&bad.to_ndjson_line()) {
+            Err(DecodeError::InvalidField { field: got, .. }) => assert_eq!(got, field),
+            other => panic!("{field}: expected InvalidField, got {other:?}"),
+        }
+    };
+    let mcp = |r: &mut Record| r.mcp.as_mut().expect("mcp").clone();
+    refused(
+        &|r| {
+            r.mcp = Some(McpFacts {
+                method: Some("x/unbounded".into()),
+                ..mcp(r)
+            });
+        },
+        "mcp.method",
+    );
+    refused(
+        &|r| {
+            r.mcp = Some(McpFacts {
+                tool: Some("t".repeat(129)),
+                ..mcp(r)
+            });
+        },
+        "mcp.tool",
+    );
+    refused(
+        &|r| {
+            r.mcp = Some(McpFacts {
+                protocol_version: Some("1999-01-01".into()),
+                ..mcp(r)
+            });
+        },
+        "mcp.protocol_version",
+    );
+    refused(
+        &|r| {
+            r.mcp = Some(McpFacts {
+                resource_hash: Some("file:///raw".into()),
+                ..mcp(r)
+            });
+        },
+        "mcp.resource_hash",
+    );
+    refused(&|r| r.status = None, "status_source");
 }

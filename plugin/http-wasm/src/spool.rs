@@ -148,7 +148,7 @@ pub enum AppendOutcome {
     Failed(io::Error),
 }
 
-/// Appends lines to the spool of one plugin instance. The core's [`spool::SpoolWriter`] plans
+/// Appends lines to the spool of one plugin instance. The core's [`spool::SpoolPlan`] decides
 /// (which window, when to probe for a full spool, what is dropped and reported); this type does
 /// the I/O and keeps the segment of the current window open, and only that one: when a record
 /// lands in a new window, the old handle is closed before anything else, so a line only ever
@@ -158,7 +158,7 @@ pub enum AppendOutcome {
 pub struct SpoolAppender<D: SpoolDir> {
     /// `None`: no spool is mounted, every record is dropped and counted.
     dir: Option<D>,
-    plan: spool::SpoolWriter,
+    plan: spool::SpoolPlan,
     /// The open segment and its window (none before the first write of a window, when the
     /// spool is full, or after a failed open or write).
     open: Option<(u64, D::File)>,
@@ -186,7 +186,7 @@ impl<D: SpoolDir> SpoolAppender<D> {
     pub fn new(dir: Option<D>, layout: SpoolLayout) -> Self {
         Self {
             dir,
-            plan: spool::SpoolWriter::new(layout),
+            plan: spool::SpoolPlan::new(layout),
             open: None,
             torn: None,
             mended: Vec::new(),

@@ -158,9 +158,8 @@ mod tests {
 
     #[test]
     fn carrying_drops_rewrites_the_dropped_field_of_a_real_record_line() {
-        let line = br#"{"v":1,"request_id":"r1","trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331","sampled":true,"start_unix_ns":1,"duration_ns":2,"method":"GET","endpoint":"/","service":"s","host_kind":"envoy"}
-"#;
-        let out = carry_drops(line, 7).expect("a valid record");
+        let line = gatetrace_core::testing::example_line(1);
+        let out = carry_drops(line.as_bytes(), 7).expect("a valid record");
         let record = Record::from_ndjson_line(&out).expect("still valid");
         assert_eq!(record.dropped, 7);
         assert!(out.ends_with(b"\n"));

@@ -12,6 +12,8 @@ use std::process::Command;
 use axum::body::Body;
 use axum::http::Request;
 use gatetrace_collector::{Collector, Config};
+use gatetrace_core::record::{HostKind, Record, Session, SessionEvent};
+use gatetrace_core::testing::ndjson_line;
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
@@ -49,15 +51,25 @@ async fn rules_and_dashboard_name_only_metrics_the_collector_serves() {
     let collector = Collector::start(Config::load(["c", "--access-log", "off"]).unwrap(), None)
         .await
         .unwrap();
-    let line = format!(
-        "{{\"v\":1,\"request_id\":\"r\",\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\",\"sampled\":true,\
-         \"start_unix_ns\":1,\"duration_ns\":5,\"streamed\":true,\"method\":\"GET\",\"endpoint\":\"/sse\",\
-         \"service\":\"s\",\"host_kind\":\"envoy\",\"session\":{{\"id\":\"x\",\"event\":\"start\"}}}}\n",
-        1, 1
-    );
+    let stream = Record {
+        sampled: true,
+        streamed: true,
+        status: None,
+        endpoint: "/sse".into(),
+        host_kind: HostKind::Envoy,
+        session: Some(Session {
+            id: "x".into(),
+            event: SessionEvent::Start,
+        }),
+        ..Record::example(1)
+    };
     // And a plain request (the latency histogram).
-    let line =
-        line.clone() + &line.replace("\"streamed\":true", "\"streamed\":false,\"status\":200");
+    let plain = Record {
+        streamed: false,
+        status: Some(200),
+        ..stream.clone()
+    };
+    let line = ndjson_line(&stream) + &ndjson_line(&plain);
     let response = collector
         .app()
         .oneshot(Request::post("/v1/records").body(Body::from(line)).unwrap())

@@ -392,6 +392,7 @@ pub fn print_urls(urls: &[(&str, String)]) {
             )
         })
         .collect();
+    println!("  collector page:      {}/", get("COLLECTOR_URL"));
     println!("  collector metrics:   {}/metrics", get("COLLECTOR_URL"));
     println!(
         "  Prometheus (seed queries): {prometheus}/graph?{}",

@@ -1,8 +1,11 @@
-//! Fuzzes the incoming request id policy and id generation: accepted ids are safe to copy
-//! into headers and JSON; generated ids are well-formed for any entropy and clock.
+//! Fuzzes the incoming request id (the policy and `IncomingRequestId`, as `Exchange::begin`
+//! uses them) and id generation: kept ids are safe to copy into headers and JSON, an id sent
+//! twice is never kept; generated ids are well-formed for any entropy and clock.
 #![no_main]
 
-use gatetrace_core::ids::{Instance, RequestIdPolicy, accept_incoming_request_id};
+use gatetrace_core::ids::{
+    IncomingRequestId, Instance, RequestIdPolicy, accept_incoming_request_id,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,6 +18,21 @@ fuzz_target!(|data: &[u8]| {
     if trusted {
         assert!(!value.is_empty() && value.len() <= max);
         assert!(value.iter().all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
+    }
+    for policy in [RequestIdPolicy::Trust, RequestIdPolicy::Validate, RequestIdPolicy::Replace] {
+        let values: Vec<&[u8]> = value.split(|&b| b == b'\n').collect();
+        let mut incoming = IncomingRequestId::new(policy, max);
+        for v in &values {
+            incoming.push(v);
+        }
+        match incoming.finish() {
+            Some(id) => {
+                assert_eq!(values.len(), 1, "an id sent twice is never kept");
+                assert_eq!(id.as_bytes(), value);
+                assert!(accept_incoming_request_id(value, policy, max));
+            }
+            None => assert!(values.len() > 1 || !accept_incoming_request_id(value, policy, max)),
+        }
     }
     let mut salt = [0u64; 2];
     for (i, chunk) in data.chunks(8).take(2).enumerate() {

@@ -1,10 +1,11 @@
-//! Fuzzes `traceparent` and `tracestate` handling: valid parses re-render identically,
-//! joined `tracestate` is bounded and stable when joined again.
+//! Fuzzes `traceparent` and `tracestate` handling through the types `Exchange::begin` uses:
+//! valid parses re-render identically, a header sent twice is refused, joined `tracestate`
+//! is bounded and stable when joined again.
 #![no_main]
 
 use gatetrace_core::trace::{
-    MAX_TRACESTATE_MEMBERS, SpanContext, SpanId, TraceId, join_tracestate, parse_traceparent,
-    parse_traceparent_values,
+    IncomingTraceparent, MAX_TRACESTATE_MEMBERS, SpanContext, SpanId, TraceId, TracestateBuilder,
+    parse_traceparent,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -23,13 +24,28 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let values: Vec<&[u8]> = data.split(|&b| b == 0).collect();
-    if values.len() > 1 {
-        assert!(parse_traceparent_values(values.iter().copied()).is_none());
+    let mut incoming = IncomingTraceparent::default();
+    let mut tracestate = TracestateBuilder::default();
+    for value in &values {
+        incoming.push(value);
+        tracestate.push(value);
     }
-    if let Some(joined) = join_tracestate(values.iter().copied()) {
+    let incoming = incoming.finish();
+    if values.len() > 1 {
+        assert!(incoming.is_none());
+    } else {
+        assert_eq!(incoming, parse_traceparent(data));
+    }
+    assert_eq!(tracestate.values(), values.len());
+    let unchanged = tracestate.unchanged();
+    if let Some(joined) = tracestate.finish() {
         assert!(joined.split(',').count() <= MAX_TRACESTATE_MEMBERS);
         assert!(joined.len() <= data.len());
         assert!(joined.bytes().all(|b| (0x20..0x7f).contains(&b)));
-        assert_eq!(join_tracestate([joined.as_bytes()]).as_deref(), Some(joined.as_str()));
+        assert!(!unchanged || joined.as_bytes() == data, "unchanged means the one value as sent");
+        let mut again = TracestateBuilder::default();
+        again.push(joined.as_bytes());
+        assert!(again.unchanged());
+        assert_eq!(again.finish().as_deref(), Some(joined.as_str()));
     }
 });

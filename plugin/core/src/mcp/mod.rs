@@ -14,7 +14,8 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hash::{Sip128, hex_string};
+use crate::hash::Sip128;
+use crate::hex::hex_string;
 
 pub mod facts;
 pub mod headers;

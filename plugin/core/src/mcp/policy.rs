@@ -162,6 +162,8 @@ pub enum UnknownStatus {
     NotEventStream,
     /// An `Upgrade` response header, but the request did not ask to upgrade.
     UpgradeNotAsked,
+    /// The host reported an error instead of a response (e.g. the upstream was unreachable).
+    Error,
 }
 
 impl UnknownStatus {
@@ -172,6 +174,7 @@ impl UnknownStatus {
             Self::NoContentType => "no_content_type",
             Self::NotEventStream => "not_event_stream",
             Self::UpgradeNotAsked => "upgrade_not_asked",
+            Self::Error => "error",
         }
     }
 }
