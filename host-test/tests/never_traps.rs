@@ -612,7 +612,7 @@ fn drive(
     let run = RefCell::new(&mut run);
     let result = runner.run(&(request(), response()), |(request, backend)| {
         *count.borrow_mut() += 1;
-        if count.borrow().is_multiple_of(10_000) {
+        if count.borrow().is_multiple_of(1_000) {
             eprintln!(
                 "{name}: {} requests, {:.0} s",
                 count.borrow(),
