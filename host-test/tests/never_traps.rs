@@ -28,9 +28,9 @@ const CLUSTER: &str = "gatetrace_collector";
 /// in the long variant and varies the configuration.
 const PER_HOST: u32 = 2_000;
 /// Requests per profile in the default run and in the long variant (3 profiles);
-/// `GATETRACE_FUZZ_CASES=N` sets another count. In a debug build generating a case costs
-/// ≈ 10–35 ms, the harness and plugin ≈ 3–10 ms, compiling the module ≈ 10 s per test.
-const DEFAULT_CASES: u32 = 250;
+/// `GATETRACE_FUZZ_CASES=N` sets another count. In a debug build a case costs ≈ 12 ms (mostly
+/// generating it; the harness and plugin ≈ 1–2 ms), compiling the module ≈ 10 s per test.
+const DEFAULT_CASES: u32 = 1_000;
 const LONG_CASES: u32 = 340_000;
 
 fn cases() -> u32 {
