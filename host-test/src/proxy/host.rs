@@ -310,6 +310,28 @@ impl ProxyHost {
         }
     }
 
+    /// Delivers a new plugin configuration to the running root context (`proxy_on_configure`
+    /// again, as a host does on a configuration update without a new VM). Returns the guest's
+    /// answer: `false` means it refused the configuration.
+    ///
+    /// # Errors
+    /// A trap in `proxy_on_configure`.
+    pub fn reconfigure(&mut self, plugin_config: Vec<u8>) -> anyhow::Result<bool> {
+        let len = plugin_config.len() as i32;
+        self.store.data_mut().plugin_config = plugin_config;
+        let root = self.store.data().root;
+        let answer = self.invoke(
+            Step::Configure,
+            root,
+            "proxy_on_configure",
+            &[Val::I32(root as i32), Val::I32(len)],
+        );
+        self.pump();
+        answer
+            .map(|accepted| accepted != Some(0))
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
     /// Contexts whose `on_done` returned false and that never called `proxy_done`: the guest
     /// never frees them (Envoy keeps them, and their memory, forever).
     #[must_use]

@@ -8,8 +8,11 @@
 //!   interleave. A writer writes only to the segment of the window its clock is in at the
 //!   moment of the write; it may keep that segment open, and closes it before anything else
 //!   once a record lands in a later window, so it never writes to an older segment.
-//! - `claims`: append-only; each plugin instance appends [`CLAIM_BYTES`] bytes once at start
-//!   and uses the resulting file offset as its unique instance salt.
+//! - `claims-<G>`: the claim file of generation `G` (the UTC day of the wall clock,
+//!   [`claim_generation`]); each plugin instance appends [`CLAIM_BYTES`] bytes once at start
+//!   and uses the generation and the resulting file offset as its unique instance salt. The
+//!   first claim of a generation removes the files of generations before the previous one
+//!   ([`stale_claim_file`]), so the claim files hold about two days of instance starts.
 //!
 //! A reader may delete a segment once it has read it to the end and the window closed more
 //! than `grace_secs` ago ([`SpoolLayout::deletable`]); it truncates the segment before
@@ -19,10 +22,14 @@
 //! (and counted) until the next window. [`SpoolPlan`] is that decision as a pure state
 //! machine; [`next_frame`] is the reader's line framing.
 
-/// Name of the claim file inside the spool directory.
-pub const CLAIM_FILE: &str = "claims";
+/// Name prefix of the claim files inside the spool directory (`claims-<generation>`).
+const CLAIM_PREFIX: &str = "claims-";
+/// The single claim file of versions before claim generations; stale once a generation starts.
+const LEGACY_CLAIM_FILE: &str = "claims";
 /// Bytes each instance appends to the claim file.
 pub const CLAIM_BYTES: usize = 8;
+/// Length of one claim generation, seconds (one UTC day).
+pub const CLAIM_GENERATION_SECS: u64 = 86_400;
 const SEGMENT_PREFIX: &str = "seg-";
 const SEGMENT_SUFFIX: &str = ".ndjson";
 
@@ -86,6 +93,33 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
         return None;
     }
     digits.parse().ok()
+}
+
+/// The claim generation of wall clock `unix_ns`: the UTC day number.
+#[must_use]
+pub fn claim_generation(unix_ns: u64) -> u64 {
+    unix_ns / 1_000_000_000 / CLAIM_GENERATION_SECS
+}
+
+/// File name of generation `generation`'s claim file.
+#[must_use]
+pub fn claim_file_name(generation: u64) -> String {
+    format!("{CLAIM_PREFIX}{generation}")
+}
+
+/// Whether `name` is a claim file no instance claiming in generation `current` (or one still
+/// finishing a claim begun in the previous generation) can append to any more: a generation
+/// before `current - 1`, or the single `claims` file of earlier versions. Never true for a claim file
+/// that a claim begun within the last day may still reach, so no salt is ever handed out twice.
+#[must_use]
+pub fn stale_claim_file(name: &str, current: u64) -> bool {
+    if name == LEGACY_CLAIM_FILE {
+        return true;
+    }
+    name.strip_prefix(CLAIM_PREFIX)
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u64>().ok())
+        .is_some_and(|generation| generation.saturating_add(1) < current)
 }
 
 /// What the writer does with the next record, from [`SpoolPlan::plan`].
@@ -232,6 +266,28 @@ mod tests {
         ] {
             assert_eq!(parse_segment_name(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn claim_generations_are_utc_days_and_only_those_before_yesterday_are_stale() {
+        let day = CLAIM_GENERATION_SECS * 1_000_000_000;
+        assert_eq!(claim_generation(20_000 * day), 20_000);
+        assert_eq!(claim_generation(20_001 * day - 1), 20_000);
+        assert_eq!(claim_file_name(20_000), "claims-20000");
+        assert!(stale_claim_file("claims-19998", 20_000));
+        assert!(stale_claim_file("claims", 20_000));
+        for kept in [
+            "claims-19999",
+            "claims-20000",
+            "claims-20001",
+            "claims-",
+            "claims-1x",
+            "claims-+5",
+            "seg-1.ndjson",
+        ] {
+            assert!(!stale_claim_file(kept, 20_000), "{kept}");
+        }
+        assert!(!stale_claim_file("claims-0", 1));
     }
 
     #[test]

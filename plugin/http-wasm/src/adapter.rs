@@ -99,10 +99,10 @@ impl<D: SpoolDir> Plugin<D> {
                     config.spool.dir
                 ),
             );
-            u64::MAX
+            None
         } else {
             match claim_salt(&PathBuf::from(&config.spool.dir), start) {
-                Ok(offset) => offset,
+                Ok(claim) => Some(claim),
                 Err(e) => {
                     // Not fatal: the request path still works, records count as dropped.
                     host.log(
@@ -112,11 +112,18 @@ impl<D: SpoolDir> Plugin<D> {
                             config.spool.dir
                         ),
                     );
-                    u64::MAX
+                    None
                 }
             }
         };
-        let ids = Instance::new(&[claimed, start, Instance::salt_word(env.node.as_bytes())]);
+        let (generation, offset) =
+            claimed.map_or((u64::MAX, u64::MAX), |c| (c.generation, c.offset));
+        let ids = Instance::new(&[
+            generation,
+            offset,
+            start,
+            Instance::salt_word(env.node.as_bytes()),
+        ]);
         let spool = SpoolAppender::new(dir, config.spool.layout);
         let request_wanted = WantedNames::new(
             ["host", config.request_id_header.as_str()]

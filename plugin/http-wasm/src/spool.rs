@@ -7,25 +7,60 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use gatetrace_core::spool::{self, AppendPlan, CLAIM_BYTES, CLAIM_FILE, SpoolLayout, segment_name};
+use gatetrace_core::spool::{
+    self, AppendPlan, CLAIM_BYTES, SpoolLayout, claim_file_name, claim_generation, segment_name,
+    stale_claim_file,
+};
 
-/// Claims this instance's salt: appends [`CLAIM_BYTES`] bytes to the claim file with one
-/// `O_APPEND` write and returns the file offset after it. The kernel serialises appends, so
-/// no two instances sharing the spool (on this host) ever get the same offset.
-pub fn claim_salt(dir: &Path, stamp: u64) -> io::Result<u64> {
-    let mut file = open_append(&dir.join(CLAIM_FILE))?;
-    let mut bytes = [0u8; CLAIM_BYTES];
-    let stamp = stamp.to_le_bytes();
-    let n = bytes.len().min(stamp.len());
-    bytes[..n].copy_from_slice(&stamp[..n]);
-    let written = file.write(&bytes)?;
-    if written != bytes.len() {
+/// An instance's unique salt: the claim generation and the claim file's offset after its claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Claim {
+    /// The claim generation (UTC day) of the wall clock at the claim.
+    pub generation: u64,
+    /// The offset after this instance's bytes in that generation's claim file (≥ 8).
+    pub offset: u64,
+}
+
+/// Claims this instance's salt at wall clock `now_unix_ns`: appends [`CLAIM_BYTES`] bytes (the
+/// clock) to the claim file of the current generation with one `O_APPEND` write and returns the
+/// generation and the file offset after the write. The kernel serialises appends, so no two
+/// instances sharing the spool (on this host) ever get the same offset in one generation, and
+/// different generations never share a file. The first claim of a generation removes the
+/// files of generations before the previous one: that bounds the claim files to about two
+/// days of instance starts, and a file still reachable by a claim begun in the previous
+/// generation is never removed and restarted at offset 0.
+pub fn claim_salt(dir: &Path, now_unix_ns: u64) -> io::Result<Claim> {
+    let generation = claim_generation(now_unix_ns);
+    let mut file = open_append(&dir.join(claim_file_name(generation)))?;
+    let written = file.write(&now_unix_ns.to_le_bytes()[..CLAIM_BYTES])?;
+    if written != CLAIM_BYTES {
         return Err(io::Error::new(
             io::ErrorKind::WriteZero,
             "short claim write",
         ));
     }
-    file.stream_position()
+    let offset = file.stream_position()?;
+    if offset == CLAIM_BYTES as u64 {
+        remove_stale_claims(dir, generation);
+    }
+    Ok(Claim { generation, offset })
+}
+
+/// Removes the claim files that are stale in `generation`. Best effort: a file left behind
+/// (an error, another instance removing it first) is removed by a later generation's first claim.
+fn remove_stale_claims(dir: &Path, generation: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| stale_claim_file(name, generation))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -127,6 +162,12 @@ pub struct SpoolAppender<D: SpoolDir> {
     /// The open segment and its window (none before the first write of a window, when the
     /// spool is full, or after a failed open or write).
     open: Option<(u64, D::File)>,
+    /// The window whose segment ends in the fragment of a short write (a full disk takes part
+    /// of a line): the next line to that segment starts with a newline, so the fragment stays
+    /// one bad line of its own instead of swallowing the next record.
+    torn: Option<u64>,
+    /// The newline and the line, for a write after a fragment (rare: no copy otherwise).
+    mended: Vec<u8>,
 }
 
 impl<D: SpoolDir> core::fmt::Debug for SpoolAppender<D> {
@@ -147,6 +188,8 @@ impl<D: SpoolDir> SpoolAppender<D> {
             dir,
             plan: spool::SpoolPlan::new(layout),
             open: None,
+            torn: None,
+            mended: Vec::new(),
         }
     }
 
@@ -202,13 +245,27 @@ impl<D: SpoolDir> SpoolAppender<D> {
             },
         };
         let reported = self.plan.take_dropped();
-        let line = line(reported);
+        let mut line: &[u8] = line(reported);
+        let mending = self.torn == Some(window);
+        if mending {
+            self.mended.clear();
+            self.mended.push(b'\n');
+            self.mended.extend_from_slice(line);
+            line = &self.mended;
+        }
         let failure = match dir.write(&mut file, line) {
             Ok(n) if n == line.len() => {
+                self.torn = None;
                 self.open = Some((window, file));
                 return AppendOutcome::Written;
             }
-            Ok(_) => io::Error::new(io::ErrorKind::WriteZero, "short write"),
+            Ok(0) => io::Error::new(io::ErrorKind::WriteZero, "nothing written"),
+            Ok(n) => {
+                // Part of the line landed (the disk filled up): the segment now ends in a
+                // fragment, unless the part was only the newline that ended an earlier one.
+                self.torn = (!(mending && n == 1)).then_some(window);
+                io::Error::new(io::ErrorKind::WriteZero, "short write")
+            }
             Err(e) => e,
         };
         // Reopen for the next line rather than trust this handle again.
@@ -242,6 +299,8 @@ pub(crate) mod fake {
         /// Names `exists` finds.
         pub(crate) existing: Vec<String>,
         pub(crate) fail_open: bool,
+        /// Bytes the next writes take at most (a disk filling up); `None`: all of them.
+        pub(crate) room: Option<usize>,
     }
 
     impl SpoolDir for FakeDir {
@@ -257,8 +316,12 @@ pub(crate) mod fake {
 
         fn write(&mut self, file: &mut String, line: &[u8]) -> io::Result<usize> {
             self.ops.push(format!("write {file}"));
-            self.lines.push((file.clone(), line.to_vec()));
-            Ok(line.len())
+            let n = self.room.map_or(line.len(), |room| room.min(line.len()));
+            if let Some(room) = self.room.as_mut() {
+                *room -= n;
+            }
+            self.lines.push((file.clone(), line[..n].to_vec()));
+            Ok(n)
         }
 
         fn close(&mut self, file: String) {
@@ -276,7 +339,7 @@ pub(crate) mod fake {
 mod tests {
     use super::fake::FakeDir;
     use super::*;
-    use gatetrace_core::spool::parse_segment_name;
+    use gatetrace_core::spool::{CLAIM_GENERATION_SECS, parse_segment_name};
 
     const SEC: u64 = 1_000_000_000;
 
@@ -324,29 +387,61 @@ mod tests {
         assert_eq!(locate("/tmp/s", &preopens[..3]), None);
     }
 
-    #[test]
-    fn claims_are_unique_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let salts: Vec<u64> = (0..5).map(|i| claim_salt(dir.path(), i).unwrap()).collect();
-        // Each claim is CLAIM_BYTES more: 8, 16, 24, ...
-        let expected: Vec<u64> = (1..=5).map(|i| i * CLAIM_BYTES as u64).collect();
-        assert_eq!(salts, expected);
-        let claims = std::fs::read(dir.path().join(CLAIM_FILE)).unwrap();
-        assert_eq!(claims.len(), 5 * CLAIM_BYTES);
-        // The stamp is stored little-endian in each claim.
-        assert_eq!(&claims[8..16], &1u64.to_le_bytes());
+    const DAY: u64 = CLAIM_GENERATION_SECS * SEC;
+
+    fn claim_files(dir: &Path) -> Vec<(String, u64)> {
+        let mut found: Vec<(String, u64)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().into_string().unwrap();
+                (name, e.metadata().unwrap().len())
+            })
+            .filter(|(name, _)| name.starts_with("claims"))
+            .collect();
+        found.sort();
+        found
     }
 
     #[test]
-    fn claims_from_threads_never_collide() {
+    fn claims_are_unique_offsets_in_the_generation_of_their_clock() {
         let dir = tempfile::tempdir().unwrap();
-        let salts: Vec<u64> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8)
+        let now = 20_000 * DAY + 5 * SEC;
+        let claims: Vec<Claim> = (0..5)
+            .map(|i| claim_salt(dir.path(), now + i).unwrap())
+            .collect();
+        // Each claim is CLAIM_BYTES more: 8, 16, 24, ...
+        let expected: Vec<Claim> = (1..=5)
+            .map(|i| Claim {
+                generation: 20_000,
+                offset: i * CLAIM_BYTES as u64,
+            })
+            .collect();
+        assert_eq!(claims, expected);
+        let bytes = std::fs::read(dir.path().join(claim_file_name(20_000))).unwrap();
+        assert_eq!(bytes.len(), 5 * CLAIM_BYTES);
+        // The clock is stored little-endian in each claim.
+        assert_eq!(&bytes[8..16], &(now + 1).to_le_bytes());
+    }
+
+    /// Instances claiming from threads, the clock crossing a generation boundary while they
+    /// do: every salt is distinct, the previous generation's file is kept (a claim begun just
+    /// before the switch may still land in it), older ones and the single `claims` file of
+    /// earlier versions are removed.
+    #[test]
+    fn claims_from_threads_never_collide_across_a_generation_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("claims"), [0u8; 64]).unwrap();
+        std::fs::write(dir.path().join(claim_file_name(19_990)), [0u8; 8]).unwrap();
+        let switch = 20_000 * DAY;
+        let claims: Vec<Claim> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8u64)
                 .map(|t| {
                     let dir = dir.path();
                     s.spawn(move || {
-                        (0..50)
-                            .map(|i| claim_salt(dir, t * 100 + i).unwrap())
+                        // Each thread's clock runs from 25 ns before the switch to 25 after.
+                        (0..50u64)
+                            .map(|i| claim_salt(dir, switch - 25 + i + t).unwrap())
                             .collect::<Vec<_>>()
                     })
                 })
@@ -356,8 +451,45 @@ mod tests {
                 .flat_map(|h| h.join().unwrap())
                 .collect()
         });
-        let unique: std::collections::HashSet<_> = salts.iter().collect();
-        assert_eq!(unique.len(), 400);
+        let unique: std::collections::HashSet<_> = claims.iter().collect();
+        assert_eq!(unique.len(), 400, "no salt handed out twice");
+        let before = claims.iter().filter(|c| c.generation == 19_999).count() as u64;
+        assert!(before > 0 && before < 400, "the switch fell inside the run");
+        assert_eq!(
+            claim_files(dir.path()),
+            [
+                (claim_file_name(19_999), before * CLAIM_BYTES as u64),
+                (claim_file_name(20_000), (400 - before) * CLAIM_BYTES as u64),
+            ],
+            "the stale files are gone, the previous generation is kept"
+        );
+        // A day later the first claim removes generation 19_999; 20_000 stays, and the new
+        // file starts at the first offset again, in a generation no earlier salt has.
+        let next = claim_salt(dir.path(), switch + DAY).unwrap();
+        assert_eq!(
+            next,
+            Claim {
+                generation: 20_001,
+                offset: CLAIM_BYTES as u64
+            }
+        );
+        assert!(!claims.contains(&next));
+        let names: Vec<String> = claim_files(dir.path()).into_iter().map(|f| f.0).collect();
+        assert_eq!(names, [claim_file_name(20_000), claim_file_name(20_001)]);
+    }
+
+    #[test]
+    fn claim_files_stay_bounded_over_many_days() {
+        let dir = tempfile::tempdir().unwrap();
+        for day in 0..30u64 {
+            for i in 0..10 {
+                claim_salt(dir.path(), (20_000 + day) * DAY + i * SEC).unwrap();
+            }
+        }
+        let files = claim_files(dir.path());
+        assert_eq!(files.len(), 2, "{files:?}");
+        let total: u64 = files.iter().map(|f| f.1).sum();
+        assert_eq!(total, 2 * 10 * CLAIM_BYTES as u64);
     }
 
     /// Appends `line` at second `t`.
@@ -488,6 +620,58 @@ mod tests {
         });
         assert!(matches!(outcome, AppendOutcome::Written));
         assert_eq!((carried, w.dropped()), (2, 0));
+    }
+
+    /// The bytes of `segment` as the fake wrote them.
+    fn written(dir: &FakeDir, segment: &str) -> String {
+        dir.lines
+            .iter()
+            .filter(|(s, _)| s == segment)
+            .map(|(_, l)| String::from_utf8_lossy(l).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_short_write_leaves_a_fragment_the_next_line_does_not_join() {
+        let mut w = SpoolAppender::new(Some(FakeDir::default()), layout());
+        assert!(matches!(
+            append(&mut w, 1_000, "a\n"),
+            AppendOutcome::Written
+        ));
+        // The disk fills up: 3 bytes of the next line land, then nothing.
+        w.dir_mut().room = Some(3);
+        assert!(matches!(
+            append(&mut w, 1_001, "bbbbb\n"),
+            AppendOutcome::Failed(_)
+        ));
+        assert!(matches!(
+            append(&mut w, 1_002, "ccc\n"),
+            AppendOutcome::Failed(_)
+        ));
+        assert_eq!(w.dropped(), 2);
+        // Space returns: the next line ends the fragment first, then lands whole.
+        w.dir_mut().room = None;
+        assert!(matches!(
+            append(&mut w, 1_003, "d\n"),
+            AppendOutcome::Written
+        ));
+        assert!(matches!(
+            append(&mut w, 1_004, "e\n"),
+            AppendOutcome::Written
+        ));
+        assert_eq!(written(w.dir(), &segment_name(1_000)), "a\nbbb\nd\ne\n");
+        // A fragment in an older window is left as it is (never write an older segment).
+        w.dir_mut().room = Some(1);
+        assert!(matches!(
+            append(&mut w, 1_005, "ff\n"),
+            AppendOutcome::Failed(_)
+        ));
+        w.dir_mut().room = None;
+        assert!(matches!(
+            append(&mut w, 1_010, "g\n"),
+            AppendOutcome::Written
+        ));
+        assert_eq!(written(w.dir(), &segment_name(1_010)), "g\n");
     }
 
     #[test]

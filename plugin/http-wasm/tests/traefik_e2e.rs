@@ -201,9 +201,13 @@ fn two_thousand_requests_over_32_connections_give_two_thousand_records_alone() {
     assert_eq!(unique.len(), REQUESTS, "unique request ids");
     // 32 concurrent requests ran on many plugin instances (each claimed a salt once), so the
     // uniqueness above held across instances started together.
-    let claims = std::fs::metadata(traefik.spool.join(gatetrace_core::spool::CLAIM_FILE))
+    // Claim files are `claims-<day>`; a run crossing midnight claims in two of them.
+    let claims: u64 = std::fs::read_dir(&traefik.spool)
         .unwrap()
-        .len();
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("claims-"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
     assert!(
         claims / gatetrace_core::spool::CLAIM_BYTES as u64 >= 2,
         "one instance only ({claims} claim bytes)"

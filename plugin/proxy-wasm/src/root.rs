@@ -99,11 +99,13 @@ impl RootContext for Root {
                 config.collector.tick_ms
             ),
         );
-        self.shared = Some(Rc::new(PluginShared::new(
-            config,
-            self.context_id,
-            now_unix_ns(),
-        )));
+        let now = now_unix_ns();
+        let shared = match &self.shared {
+            // Configured again: the queue and its batches move to the new configuration.
+            Some(previous) => PluginShared::reconfigured(previous, config, self.context_id, now),
+            None => PluginShared::new(config, self.context_id, now),
+        };
+        self.shared = Some(Rc::new(shared));
         true
     }
 

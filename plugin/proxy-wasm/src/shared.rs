@@ -2,6 +2,7 @@
 //! ([`PluginShared`]: config, id generator, record queue), and the host helpers both use.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use gatetrace_core::config::Config;
@@ -39,8 +40,9 @@ pub struct PluginShared {
     host: Cell<Option<HostKind>>,
     /// Id generator, salted per root context.
     pub instance: RefCell<Instance>,
-    /// The bounded record queue and its batches.
-    pub shipper: RefCell<Shipper>,
+    /// The bounded record queue and its batches; one per root context, handed from each
+    /// configuration to the next (HTTP contexts of an older one still enqueue into it).
+    pub shipper: Rc<RefCell<Shipper>>,
     /// `x-gatetrace-source` of this plugin's batches.
     pub source: String,
     /// `Bearer <token>` when a collector token is configured. Never logged.
@@ -50,32 +52,44 @@ pub struct PluginShared {
 impl PluginShared {
     /// The state of a freshly configured root context `context_id` at wall clock `now`.
     pub fn new(config: Config, context_id: u32, now: u64) -> Self {
-        let mut random = [0u8; 16];
-        // Without WASI randomness the clock and context id still separate plugins.
-        let _ = getrandom::fill(&mut random);
-        let salt = [
-            u64::from_le_bytes(random[..8].try_into().unwrap_or_default()),
-            u64::from_le_bytes(random[8..].try_into().unwrap_or_default()),
-            now,
-            u64::from(context_id),
-        ];
+        let (random, salt) = salt(context_id, now);
         let source = Instance::new(&[salt[0], salt[1], salt[2], salt[3], 0x736f_7572_6365])
             .next_ids(now, &random)
             .request_id_hex();
-        let c = &config.collector;
-        let limits = Limits {
-            batch_max: c.batch_size,
-            batch_max_bytes: c.max_batch_bytes,
-            queue_capacity: c.queue_capacity,
-            max_retries: c.max_retries,
-            max_in_flight: MAX_IN_FLIGHT,
-            // The host enforces the timeout; this only frees a slot a host never answered.
-            call_deadline_ns: (c.timeout_ms + c.tick_ms + 1000) * 1_000_000,
-        };
+        let shipper = Shipper::new(limits(&config), carry_drops);
+        Self::with(
+            config,
+            salt,
+            String::from_utf8_lossy(&source).into_owned(),
+            Rc::new(RefCell::new(shipper)),
+        )
+    }
+
+    /// The state of root context `context_id` configured again (a second `on_configure`): the
+    /// new configuration takes over the previous one's shipper — queued records, batches in
+    /// flight or waiting for a retry, unreported drops — and its source id, so the batch
+    /// sequence continues and nothing queued is lost uncounted. Records past the new queue
+    /// capacity are dropped and counted ([`Shipper::set_limits`]).
+    pub fn reconfigured(previous: &Self, config: Config, context_id: u32, now: u64) -> Self {
+        let (_, salt) = salt(context_id, now);
+        previous.shipper.borrow_mut().set_limits(limits(&config));
+        Self::with(
+            config,
+            salt,
+            previous.source.clone(),
+            Rc::clone(&previous.shipper),
+        )
+    }
+
+    fn with(config: Config, salt: [u64; 4], source: String, shipper: Rc<RefCell<Shipper>>) -> Self {
         Self {
-            authorization: c.token.as_ref().map(|t| format!("Bearer {t}")),
-            source: String::from_utf8_lossy(&source).into_owned(),
-            shipper: RefCell::new(Shipper::new(limits, carry_drops)),
+            authorization: config
+                .collector
+                .token
+                .as_ref()
+                .map(|t| format!("Bearer {t}")),
+            source,
+            shipper,
             instance: RefCell::new(Instance::new(&salt)),
             config,
             host: Cell::new(None),
@@ -100,6 +114,34 @@ impl PluginShared {
         if !line.is_empty() {
             self.shipper.borrow_mut().push(line);
         }
+    }
+}
+
+/// WASI randomness (zero without it) and the id salt of root context `context_id` at `now`:
+/// without randomness the clock and context id still separate plugins.
+fn salt(context_id: u32, now: u64) -> ([u8; 16], [u64; 4]) {
+    let mut random = [0u8; 16];
+    let _ = getrandom::fill(&mut random);
+    let salt = [
+        u64::from_le_bytes(random[..8].try_into().unwrap_or_default()),
+        u64::from_le_bytes(random[8..].try_into().unwrap_or_default()),
+        now,
+        u64::from(context_id),
+    ];
+    (random, salt)
+}
+
+/// The shipper limits of `config`'s `collector` section.
+fn limits(config: &Config) -> Limits {
+    let c = &config.collector;
+    Limits {
+        batch_max: c.batch_size,
+        batch_max_bytes: c.max_batch_bytes,
+        queue_capacity: c.queue_capacity,
+        max_retries: c.max_retries,
+        max_in_flight: MAX_IN_FLIGHT,
+        // The host enforces the timeout; this only frees a slot a host never answered.
+        call_deadline_ns: (c.timeout_ms + c.tick_ms + 1000) * 1_000_000,
     }
 }
 

@@ -21,6 +21,18 @@ pub struct Limits {
     pub call_deadline_ns: u64,
 }
 
+impl Limits {
+    /// At least one record a batch, one queued record and one call in flight.
+    fn normalized(self) -> Self {
+        Self {
+            batch_max: self.batch_max.max(1),
+            queue_capacity: self.queue_capacity.max(1),
+            max_in_flight: self.max_in_flight.max(1),
+            ..self
+        }
+    }
+}
+
 /// How a dispatched batch ended, as the host reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallOutcome {
@@ -106,12 +118,7 @@ impl Shipper {
     /// An empty shipper; `carry` writes a drop count into an encoded record line.
     #[must_use]
     pub fn new(limits: Limits, carry: CarryDrops) -> Self {
-        let limits = Limits {
-            batch_max: limits.batch_max.max(1),
-            queue_capacity: limits.queue_capacity.max(1),
-            max_in_flight: limits.max_in_flight.max(1),
-            ..limits
-        };
+        let limits = limits.normalized();
         Self {
             limits,
             queue: VecDeque::with_capacity(limits.queue_capacity.min(1024)),
@@ -133,6 +140,17 @@ impl Shipper {
         }
         self.queue.push_back(line);
         self.stats.enqueued += 1;
+    }
+
+    /// Takes the limits of a new configuration, keeping every queued record, batch, drop
+    /// count and the sequence. A queue past the new capacity loses its oldest records, counted
+    /// as dropped and reported by the next batch like any other drop.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits.normalized();
+        while self.queue.len() > self.limits.queue_capacity {
+            self.queue.pop_front();
+            self.drop_records(1);
+        }
     }
 
     /// Records waiting in the queue (not yet in a batch).
@@ -534,6 +552,36 @@ mod tests {
             10_000,
             "every record is delivered, dropped or still held"
         );
+    }
+
+    #[test]
+    fn new_limits_keep_queue_batches_and_sequence_and_count_what_no_longer_fits() {
+        let mut s = Shipper::new(limits(), carry);
+        for n in 1..=5 {
+            s.push(line(n));
+        }
+        let mut id = 0;
+        let first = tick(&mut s, 0, &mut id);
+        assert_eq!(body(&first[0].1), "r1\nr2\nr3\n");
+        s.set_limits(Limits {
+            queue_capacity: 1,
+            batch_max: 10,
+            ..limits()
+        });
+        assert_eq!((s.queued(), s.in_flight()), (1, 1), "r5 kept, r4 dropped");
+        assert_eq!(s.stats().dropped, 1);
+        // The batch in flight before the change is still answered and counted.
+        s.on_response(first[0].0, CallOutcome::Status(200));
+        s.push(line(6));
+        let next = tick(&mut s, SEC, &mut id);
+        assert_eq!(
+            body(&next[0].1),
+            "r6+d2\n",
+            "r4 dropped by the new capacity, r5 gave way to r6"
+        );
+        assert_eq!(next[0].1.sequence, 2, "the sequence continues");
+        assert_eq!(s.stats().dropped, 2);
+        assert_eq!(s.stats().delivered, 3);
     }
 
     fn held_records(s: &Shipper) -> u64 {

@@ -37,6 +37,16 @@ impl Traefik {
     /// Starts Traefik with `dynamic` (YAML; `{spool}` and `{backend}` are replaced by the
     /// spool dir and `http://127.0.0.1:<backend_port>`). Does not wait for routes.
     pub fn start(dynamic: &str, backend_port: u16) -> Self {
+        Self::start_with(dynamic, backend_port, |traefik, _| traefik)
+    }
+
+    /// As [`Traefik::start`], with the command changed by `launch` before it runs (given the
+    /// Traefik command and the working dir), e.g. to run it in a mount namespace.
+    pub fn start_with(
+        dynamic: &str,
+        backend_port: u16,
+        launch: impl FnOnce(Command, &Path) -> Command,
+    ) -> Self {
         let bin = testkit::tool("GATETRACE_TRAEFIK");
         let dir = tempfile::tempdir().unwrap();
         let work = dir.path();
@@ -69,16 +79,15 @@ experimental:
             .replace("{backend}", &format!("http://127.0.0.1:{backend_port}"));
         std::fs::write(work.join("dynamic.yml"), dynamic).unwrap();
         std::fs::write(work.join("traefik.yml"), static_cfg).unwrap();
-        let child = ChildGuard::spawn(
-            Command::new(bin)
-                .arg(format!(
-                    "--configFile={}",
-                    work.join("traefik.yml").display()
-                ))
-                .current_dir(work)
-                .env("HOSTNAME", "e2e-node"),
-            work.join("traefik.log"),
-        );
+        let mut traefik = Command::new(bin);
+        traefik
+            .arg(format!(
+                "--configFile={}",
+                work.join("traefik.yml").display()
+            ))
+            .current_dir(work)
+            .env("HOSTNAME", "e2e-node");
+        let child = ChildGuard::spawn(&mut launch(traefik, work), work.join("traefik.log"));
         testkit::wait_for_port("traefik entrypoint", port, Duration::from_secs(20));
         Self {
             port,

@@ -1,0 +1,252 @@
+//! End-to-end: real Traefik, run as an unprivileged user (`nobody`) in its own mount namespace,
+//! with the plugin's spool on a full disk (a 1 MiB tmpfs filled up) and on a read-only bind
+//! mount. Tests run as root, so permission bits would prove nothing: here the kernel refuses
+//! the writes. Traefik must answer every request, the plugin must count every record it could
+//! not write, and once space (or write access) returns, records flow again with the drops
+//! reported. The spool is read from outside the namespace through `/proc/<pid>/root`.
+
+// Shared with `traefik_e2e`; this binary uses only part of it.
+#[allow(dead_code)]
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use gatetrace_core::record::Record;
+use support::http::{Backend, get};
+use support::serial;
+use support::traefik::Traefik;
+
+/// `nobody` / `nogroup`.
+const NOBODY: u32 = 65_534;
+
+const DYNAMIC: &str = r#"
+http:
+  routers:
+    main:
+      rule: "PathPrefix(`/`)"
+      entryPoints: [web]
+      service: backend
+      middlewares: [gatetrace]
+  middlewares:
+    gatetrace:
+      plugin:
+        gatetrace:
+          service: disk
+          spool:
+            dir: "{spool}"
+  services:
+    backend:
+      loadBalancer:
+        servers:
+          - url: "{backend}"
+"#;
+
+/// How the spool is mounted inside Traefik's namespace (`$SPOOL` is its path).
+const TMPFS: &str = r#"mount -t tmpfs -o size=1m,mode=0777 gatetrace-spool "$SPOOL""#;
+const READ_ONLY: &str = r#"mount --bind "$SPOOL" "$SPOOL" && mount -o remount,bind,ro "$SPOOL""#;
+
+fn chown_tree(path: &Path) {
+    std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path());
+        }
+    }
+}
+
+/// Starts Traefik as `nobody` in a new mount namespace where `mount_spool` has run first.
+fn start(backend: &Backend, mount_spool: &str) -> Traefik {
+    let mut traefik = Traefik::start_with(DYNAMIC, backend.port, |traefik, work| {
+        let spool = work.join("spool");
+        std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o777)).unwrap();
+        chown_tree(work);
+        let script = format!(
+            "set -e; {mount_spool}; exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups -- \"$@\""
+        );
+        let mut wrapped = Command::new("unshare");
+        wrapped
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                &script,
+                "sh",
+            ])
+            .arg(traefik.get_program())
+            .args(traefik.get_args())
+            .current_dir(work)
+            .env("SPOOL", &spool)
+            .env("HOSTNAME", "e2e-node");
+        wrapped
+    });
+    // Seen from outside the namespace: the spool as Traefik sees it.
+    traefik.spool = PathBuf::from(format!(
+        "/proc/{}/root{}",
+        traefik.child.id(),
+        traefik.spool.display()
+    ));
+    traefik.wait_route("/ready");
+    traefik
+}
+
+/// Whole records in the spool and the lines that are not records (fragments of short writes).
+fn spool_records(traefik: &Traefik) -> (Vec<Record>, Vec<String>) {
+    let mut records = Vec::new();
+    let mut fragments = Vec::new();
+    for line in traefik.spool_lines() {
+        match Record::from_ndjson_line(line.as_bytes()) {
+            Ok(record) => records.push(record),
+            Err(_) => fragments.push(line),
+        }
+    }
+    (records, fragments)
+}
+
+/// Sends `n` requests tagged `tag-<i>`; every one must be answered by the backend.
+fn send(traefik: &Traefik, tag: &str, n: usize) {
+    for i in 0..n {
+        let target = format!("/{tag}/{i}");
+        let response = get(traefik.port, &target, &[]);
+        assert_eq!(
+            response.status,
+            200,
+            "{target}: Traefik must keep answering\n{}",
+            traefik.log()
+        );
+    }
+}
+
+/// Sends requests until the spool accounts for every request the backend saw: records written
+/// plus drops reported (each instance reports its drops with its next written record).
+fn wait_until_every_request_is_accounted(traefik: &Traefik, backend: &Backend) -> (u64, u64) {
+    let mut tally = (0, 0);
+    for i in 0..400 {
+        let (records, _) = spool_records(traefik);
+        let dropped: u64 = records.iter().map(|r| r.dropped).sum();
+        let seen = backend.seen_with("/").len() as u64;
+        tally = (records.len() as u64, dropped);
+        if records.len() as u64 + dropped == seen {
+            return tally;
+        }
+        assert!(
+            (records.len() as u64 + dropped) < seen,
+            "more records and drops ({tally:?}) than requests ({seen})"
+        );
+        send(traefik, "settle", 1);
+        if i % 20 == 19 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    panic!(
+        "records + reported drops {tally:?} never matched the {} requests",
+        backend.seen_with("/").len()
+    );
+}
+
+/// Fails today (first run: 671 requests, 470 records, 98 drops reported, 103 unaccounted):
+/// about half of the records dropped while the disk was full are never reported. The likely
+/// cause, not yet proven: the drop count lives in the instance, and an instance Traefik
+/// leaves idle or discards from its pool never writes the line that would carry it.
+#[test]
+#[ignore = "e2e: needs traefik, cargo xtask wasm, root (unshare, mount, setpriv); fails today, see the doc"]
+fn a_full_spool_disk_drops_and_counts_and_records_flow_again_when_space_returns() {
+    let _serial = serial();
+    let backend = Backend::start();
+    let traefik = start(&backend, TMPFS);
+    send(&traefik, "before", 20);
+    testkit::wait_until(
+        "records before the disk fills",
+        Duration::from_secs(10),
+        || spool_records(&traefik).0.len() >= 20,
+    );
+    let written_before = spool_records(&traefik).0.len();
+
+    // Fill the disk to the last byte, as root from outside (tmpfs limits root too).
+    let filler = traefik.spool.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    for chunk in [4096usize, 1] {
+        while std::io::Write::write_all(&mut file, &vec![b'x'; chunk]).is_ok() {}
+    }
+    drop(file);
+    send(&traefik, "full", 200);
+    let (records, _) = spool_records(&traefik);
+    let during = records.len() - written_before;
+    assert!(
+        during < 200,
+        "a full disk took {during} of 200 records: the disk was not full"
+    );
+
+    // Space returns: records flow again and report what was lost.
+    std::fs::remove_file(&filler).unwrap();
+    send(&traefik, "after", 50);
+    let (written, dropped) = wait_until_every_request_is_accounted(&traefik, &backend);
+    let (records, fragments) = spool_records(&traefik);
+    assert!(dropped > 0, "drops were counted and reported");
+    assert!(
+        records
+            .iter()
+            .filter(|r| r.endpoint.starts_with("/after"))
+            .count()
+            >= 50,
+        "every request after space returned has its record"
+    );
+    eprintln!(
+        "full disk: {} requests, {written} records, {dropped} drops reported, {} fragments of short writes, {during} records written while full",
+        backend.seen_with("/").len(),
+        fragments.len()
+    );
+}
+
+#[test]
+#[ignore = "e2e: needs traefik, cargo xtask wasm, root (unshare, mount, setpriv)"]
+fn a_read_only_spool_drops_and_counts_and_records_flow_again_when_writable() {
+    let _serial = serial();
+    let backend = Backend::start();
+    let traefik = start(&backend, READ_ONLY);
+    send(&traefik, "readonly", 100);
+    let (records, _) = spool_records(&traefik);
+    assert!(
+        records.is_empty(),
+        "nothing can be written to a read-only spool"
+    );
+    let startup = traefik.log();
+    assert!(
+        startup.contains("not writable"),
+        "the plugin says the spool is not writable:\n{startup}"
+    );
+
+    // Write access returns (remounted inside Traefik's namespace).
+    let spool_inside = traefik
+        .spool
+        .to_str()
+        .and_then(|p| p.split_once("/root").map(|(_, inside)| inside.to_owned()))
+        .unwrap();
+    let status = Command::new("nsenter")
+        .args([
+            "--target",
+            &traefik.child.id().to_string(),
+            "--mount",
+            "mount",
+            "-o",
+            "remount,bind,rw",
+            &spool_inside,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "remount read-write");
+    send(&traefik, "writable", 50);
+    let (written, dropped) = wait_until_every_request_is_accounted(&traefik, &backend);
+    assert!(
+        dropped >= 100,
+        "the read-only time's records are reported dropped ({dropped})"
+    );
+    eprintln!(
+        "read-only spool: {} requests, {written} records, {dropped} drops reported",
+        backend.seen_with("/").len()
+    );
+}
