@@ -16,6 +16,9 @@ pub struct HttpRequest {
     pub headers: Headers,
     /// Request body.
     pub body: Vec<u8>,
+    /// How the body reaches the host: the sizes of the pieces its body reader returns one by
+    /// one (the client wrote it in parts); empty or summing short means one piece for the rest.
+    pub body_parts: Vec<usize>,
     /// Client address, `ip:port`.
     pub source_addr: String,
 }
@@ -30,6 +33,7 @@ impl HttpRequest {
             protocol: "HTTP/1.1".into(),
             headers: Headers::default(),
             body: Vec::new(),
+            body_parts: Vec::new(),
             source_addr: "192.0.2.10:50123".into(),
         }
     }

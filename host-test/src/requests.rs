@@ -143,6 +143,7 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Scripted>> {
                     protocol: r.protocol,
                     headers: headers(&r.headers),
                     body: r.body.into_bytes(),
+                    body_parts: Vec::new(),
                     source_addr: r.source,
                 },
                 response: BackendResponse {

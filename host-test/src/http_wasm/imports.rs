@@ -273,7 +273,11 @@ fn link_bodies(linker: &mut Linker<HttpState>) -> Result<()> {
         }
         let r = state.req("read_body")?;
         let (body, offset) = match BodyKind::from_abi(kind) {
-            Some(BodyKind::Request) => (&r.req_body, &mut r.req_read),
+            Some(BodyKind::Request) => {
+                let (chunk, eof) = r.read_request_body(limit as usize);
+                write(&mut c, buf, &chunk)?;
+                return Ok(pack_eof_len(eof, chunk.len() as u32));
+            }
             Some(BodyKind::Response) => {
                 if r.response_frozen() {
                     let v = "read_body(response) after next without buffer_response: there is no buffered body (Traefik would panic here)".to_owned();

@@ -348,7 +348,17 @@ impl TraefikHost {
             req_headers: request.headers.clone(),
             req_trailers: Headers::default(),
             req_body: request.body.clone(),
+            req_part_ends: request
+                .body_parts
+                .iter()
+                .scan(0, |end, &len| {
+                    *end += len;
+                    Some(*end)
+                })
+                .collect(),
             req_read: 0,
+            req_eof: false,
+            req_eof_piece: Vec::new(),
             req_written: false,
             status: 200,
             resp_headers: Headers::default(),
@@ -380,7 +390,7 @@ impl TraefikHost {
                             method: r.method.clone(),
                             uri: r.uri.clone(),
                             headers: r.req_headers.clone(),
-                            body: r.req_body.clone(),
+                            body: r.upstream_request_body(),
                         });
                     } else {
                         exchange.response = ClientResponse {

@@ -29,7 +29,15 @@ pub(super) struct ReqState {
     pub(super) req_headers: Headers,
     pub(super) req_trailers: Headers,
     pub(super) req_body: Vec<u8>,
+    /// Where the body reader's pieces end (offsets into `req_body`), ascending, the last the
+    /// body's length.
+    pub(super) req_part_ends: Vec<usize>,
     pub(super) req_read: usize,
+    /// The body reader returned EOF.
+    pub(super) req_eof: bool,
+    /// The bytes of the reader's read that returned EOF: all that http-wasm-host-go v0.7.0
+    /// keeps of a request body read under `buffer_request`.
+    pub(super) req_eof_piece: Vec<u8>,
     pub(super) req_written: bool,
     pub(super) status: u16,
     pub(super) resp_headers: Headers,
@@ -40,6 +48,47 @@ pub(super) struct ReqState {
 }
 
 impl ReqState {
+    /// One `read_body(request)` call of up to `limit` bytes, as http-wasm-host-go v0.7.0 makes
+    /// it: reads pieces from the body reader until the buffer is full or the reader says EOF.
+    /// Over HTTP/1.1 the reader returns EOF with the last bytes; over HTTP/2 EOF comes alone,
+    /// on a read after the last data.
+    pub(super) fn read_request_body(&mut self, limit: usize) -> (Vec<u8>, bool) {
+        let http2 = self.protocol.starts_with("HTTP/2");
+        let mut out = Vec::new();
+        while out.len() < limit && !self.req_eof {
+            let offset = self.req_read;
+            let part_end = self
+                .req_part_ends
+                .iter()
+                .copied()
+                .find(|&end| end > offset)
+                .unwrap_or(self.req_body.len());
+            let end = part_end.min(offset + (limit - out.len()));
+            let piece = &self.req_body[offset..end];
+            out.extend_from_slice(piece);
+            self.req_read = end;
+            let at_end = end == self.req_body.len();
+            if at_end && (!http2 || piece.is_empty()) {
+                self.req_eof = true;
+                self.req_eof_piece = piece.to_vec();
+            }
+        }
+        (out, self.req_eof)
+    }
+
+    /// The request body the backend gets: what the guest wrote; else, when it read under
+    /// `buffer_request`, only the piece read with EOF (v0.7.0's bug: empty over HTTP/2,
+    /// truncated when the body came in parts); else the part it did not read.
+    pub(super) fn upstream_request_body(&self) -> Vec<u8> {
+        if self.req_written || self.req_read == 0 {
+            self.req_body.clone()
+        } else if self.features.contains(Features::BUFFER_REQUEST) && self.req_eof {
+            self.req_eof_piece.clone()
+        } else {
+            self.req_body[self.req_read..].to_vec()
+        }
+    }
+
     pub(super) fn buffered(&self) -> bool {
         self.features.contains(Features::BUFFER_RESPONSE)
     }

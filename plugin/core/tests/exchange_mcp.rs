@@ -15,6 +15,21 @@ const OLD: &str = "2025-06-18";
 const SECRET: &str = "hunter2-param-secret";
 
 type Headers = Vec<(String, Vec<u8>)>;
+/// `(request headers, HTTP method or POST, body wanted, body skipped)`.
+type BodyCase = (
+    &'static [(&'static str, &'static str)],
+    Option<&'static str>,
+    Option<usize>,
+    Option<BodySkipped>,
+);
+/// `(response headers, status, source, unknown reason, token result)`.
+type StatusCase = (
+    &'static [(&'static str, &'static str)],
+    Option<u16>,
+    Option<StatusSource>,
+    Option<UnknownStatus>,
+    Option<TokenResult>,
+);
 
 fn headers(pairs: &[(&str, &str)]) -> Headers {
     pairs
@@ -73,12 +88,7 @@ const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialize
 #[test]
 fn the_body_is_read_only_when_headers_are_not_trusted_and_the_length_allows() {
     let config = Config::from_json(br#"{"mcpBodyLimit": 100}"#).expect("config");
-    let cases: &[(
-        &[(&str, &str)],
-        Option<&str>,
-        Option<usize>,
-        Option<BodySkipped>,
-    )] = &[
+    let cases: &[BodyCase] = &[
         // Old protocol, length within the limit: read.
         (
             &[("mcp-protocol-version", OLD), ("content-length", "42")],
@@ -303,13 +313,7 @@ fn only_allow_listed_operations_are_buffered() {
 #[test]
 fn unobserved_statuses_are_implied_or_explained() {
     let config = Config::default();
-    let cases: &[(
-        &[(&str, &str)],
-        Option<u16>,
-        Option<StatusSource>,
-        Option<UnknownStatus>,
-        Option<TokenResult>,
-    )] = &[
+    let cases: &[StatusCase] = &[
         (
             &[("content-type", "text/event-stream")],
             Some(200),

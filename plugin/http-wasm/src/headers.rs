@@ -39,21 +39,36 @@ impl NameKey {
 
 /// The header names a phase may ask for (lowercase), keyed once per instance.
 #[derive(Debug)]
-pub struct WantedNames(Vec<(NameKey, String)>);
+pub struct WantedNames {
+    names: Vec<(NameKey, String)>,
+    /// Bit `n` set when a wanted name is `n` bytes long (names of 64 bytes or more set none and
+    /// are always compared): most headers a request carries are skipped by length alone.
+    lengths: u64,
+}
 
 impl WantedNames {
     /// Keys `names` (lowercase); a lookup of the first 64 is a bit test.
     pub fn new<'n>(names: impl IntoIterator<Item = &'n str>) -> Self {
-        Self(
-            names
-                .into_iter()
-                .map(|n| (NameKey::of(n.as_bytes()), n.to_owned()))
-                .collect(),
-        )
+        let names: Vec<_> = names
+            .into_iter()
+            .map(|n| (NameKey::of(n.as_bytes()), n.to_owned()))
+            .collect();
+        let lengths = names
+            .iter()
+            .filter(|(k, _)| k.len < 64)
+            .fold(0u64, |mask, (k, _)| mask | 1 << k.len);
+        let long = names.iter().any(|(k, _)| k.len >= 64);
+        Self {
+            names,
+            lengths: if long { u64::MAX } else { lengths },
+        }
     }
 
     fn position(&self, key: NameKey, name: &[u8]) -> Option<usize> {
-        self.0
+        if key.len < 64 && self.lengths & (1 << key.len) == 0 {
+            return None;
+        }
+        self.names
             .iter()
             .position(|(k, n)| key.matches(name, *k, n.as_bytes()))
     }

@@ -171,9 +171,12 @@ impl McpOperation {
 mod tests {
     use super::*;
 
+    /// `(Content-Length, encoded, limit, plan)`.
+    type PlanCase = (Option<u64>, bool, usize, Result<usize, BodySkipped>);
+
     #[test]
     fn the_body_is_read_only_with_a_length_within_the_limit_and_no_coding() {
-        let cases: &[(Option<u64>, bool, usize, Result<usize, BodySkipped>)] = &[
+        let cases: &[PlanCase] = &[
             (Some(10), false, 10, Ok(10)),
             (Some(0), false, 10, Ok(0)),
             (Some(11), false, 10, Err(BodySkipped::TooLarge)),
