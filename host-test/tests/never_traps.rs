@@ -355,6 +355,7 @@ fn request() -> impl Strategy<Value = HttpRequest> {
                     protocol: if http2 { "HTTP/2.0" } else { "HTTP/1.1" }.into(),
                     headers,
                     body,
+                    body_parts: Vec::new(),
                     source_addr: "192.0.2.10:50123".into(),
                 }
             },

@@ -429,7 +429,8 @@ impl Exchange {
         self.response_end();
     }
 
-    /// The host reported an error instead of a response: no status can be implied.
+    /// The host reported an error: a status is still implied from response headers that went
+    /// out before it (an SSE stream the client closed), otherwise the reason is `error`.
     pub fn set_host_error(&mut self) {
         self.response.host_error = true;
     }
@@ -535,11 +536,12 @@ impl Exchange {
         let observed = status;
         let (status, status_source, status_unknown) = match observed {
             Some(code) => (Some(code), Some(StatusSource::Observed), None),
-            None if self.response.host_error || !self.response.seen => {
-                (None, None, Some(UnknownStatus::Error))
-            }
+            None if !self.response.seen => (None, None, Some(UnknownStatus::Error)),
+            // An error after the response headers went out (Traefik reports one when a client
+            // closes an SSE stream mid-copy): the client already had the status they fix.
             None => match self.response.signals.implied_status(self.upgrade) {
                 Ok(code) => (Some(code), Some(StatusSource::Implied), None),
+                Err(_) if self.response.host_error => (None, None, Some(UnknownStatus::Error)),
                 Err(reason) => (None, None, Some(reason)),
             },
         };

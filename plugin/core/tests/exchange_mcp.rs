@@ -381,7 +381,8 @@ fn unobserved_statuses_are_implied_or_explained() {
         (record.status, record.status_source),
         (Some(500), Some(StatusSource::Observed))
     );
-    // The host reported an error: nothing implied.
+    // The host reported an error after an SSE response went out (the client closed the
+    // stream mid-copy): the client had its 200.
     let mut exchange = post(&config, TOOLS_CALL, &[]);
     exchange.set_host_error();
     let record = finish(
@@ -390,6 +391,14 @@ fn unobserved_statuses_are_implied_or_explained() {
         &[("content-type", "text/event-stream")],
         None,
     );
+    assert_eq!(
+        (record.status, record.status_source, record.status_unknown),
+        (Some(200), Some(StatusSource::Implied), None)
+    );
+    // An error with nothing that fixes a status: the reason is the error.
+    let mut exchange = post(&config, TOOLS_CALL, &[]);
+    exchange.set_host_error();
+    let record = finish(exchange, &config, &[("content-type", "text/plain")], None);
     assert_eq!(
         (record.status, record.status_unknown),
         (None, Some(UnknownStatus::Error))
