@@ -16,7 +16,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{host, records};
+use common::proxy::{host, records};
 use gatetrace_core::record::Record;
 use gatetrace_host::http_wasm::{
     BackendResponse, HttpRequest, TraefikHost, TraefikOptions, traefik_config,
