@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
+use gatetrace_collector::aggregate::mcp::NameCaps;
 use gatetrace_collector::aggregate::state::{Settings, State, Transport};
 use gatetrace_collector::metrics::names::RECORDS_RECEIVED_TOTAL;
 use gatetrace_collector::sources::decode;
@@ -87,6 +88,10 @@ fn settings() -> Settings {
         dedup_sources: config.dedup_sources as usize,
         business_counters: Vec::new(),
         registration_endpoint: config.registration_endpoint,
+        mcp_names: NameCaps {
+            tools: config.max_tools_per_service as usize,
+            prompts: config.max_prompts_per_service as usize,
+        },
     }
 }
 

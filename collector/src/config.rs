@@ -126,7 +126,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub session_idle_secs: u64,
 
-    /// Sessions tracked at most; beyond it new sessions are not tracked (and counted).
+    /// Sessions tracked at most; beyond it new sessions are not tracked (and counted). Also the
+    /// most ended session ids remembered (so a late stream record does not revive its session).
     #[arg(long, env = "GATETRACE_MAX_SESSIONS", default_value_t = 100_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions: u32,
@@ -135,6 +136,16 @@ pub struct Config {
     #[arg(long, env = "GATETRACE_SERIES_CAP", default_value_t = 2000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub series_cap: u32,
+
+    /// MCP tool names per service with their own `gen_ai_tool_name` value; a service's further
+    /// tools are labelled `_OTHER` (counted in `gatetrace_collector_mcp_names_overflow_total`;
+    /// 0: every tool is `_OTHER`).
+    #[arg(long, env = "GATETRACE_MAX_TOOLS_PER_SERVICE", default_value_t = 100)]
+    pub max_tools_per_service: u32,
+
+    /// As `--max-tools-per-service`, for `gen_ai_prompt_name`.
+    #[arg(long, env = "GATETRACE_MAX_PROMPTS_PER_SERVICE", default_value_t = 100)]
+    pub max_prompts_per_service: u32,
 
     /// A metric series without an update for this many seconds is removed (and comes back
     /// with a fresh `_created` if it is seen again), making room under `--series-cap`.

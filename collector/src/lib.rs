@@ -49,6 +49,7 @@ pub use config::Config;
 pub use server::{AppState, app};
 pub use sinks::span_sink::{SpanSink, SpanSinkStats};
 
+use crate::aggregate::mcp::NameCaps;
 use crate::aggregate::state::{Settings, State};
 use crate::aggregate::{AggregateStore, Aggregator, checkpoint};
 use crate::connections::ConnectionLimits;
@@ -101,6 +102,10 @@ impl Collector {
             dedup_sources: config.dedup_sources as usize,
             business_counters: config.business_counters.clone(),
             registration_endpoint: config.registration_endpoint.clone(),
+            mcp_names: NameCaps {
+                tools: config.max_tools_per_service as usize,
+                prompts: config.max_prompts_per_service as usize,
+            },
         };
         let state = match &config.checkpoint {
             Some(path) => {

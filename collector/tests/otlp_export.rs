@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::otlp_receiver::{ReceiverLog, grpc_receiver, http_receiver};
 use gatetrace_collector::sinks::otlp::OtlpSink;
-use gatetrace_collector::sinks::otlp::config::{OtlpConfig, OtlpProtocol};
+use gatetrace_collector::sinks::otlp::config::{OtlpCompression, OtlpConfig, OtlpProtocol};
 use gatetrace_collector::sinks::span_sink::{SpanSink as _, SpanSinkStats};
 use gatetrace_core::record::{HostKind, Record};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
@@ -221,6 +221,130 @@ async fn http_protobuf_spans_carry_the_records_ids_times_and_attributes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_bodies_carry_the_same_spans() {
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let seen = ReceiverLog::default();
+        let url = match protocol {
+            OtlpProtocol::Grpc => grpc_receiver(&seen).await,
+            OtlpProtocol::HttpProtobuf => http_receiver(&seen).await,
+        };
+        let mut cfg = config(&url, protocol);
+        cfg.compression = OtlpCompression::Gzip;
+        let sink = OtlpSink::start(&cfg).unwrap().unwrap();
+        sink.offer(&record(1));
+        sink.offer(&record(2));
+        sink.shutdown(Duration::from_secs(10)).await;
+        assert_eq!(sink.stats().exported, 2, "{protocol:?}");
+        let seen = seen.lock().unwrap();
+        let ids: Vec<String> = seen.spans.iter().map(|(_, s)| hex(&s.span_id)).collect();
+        assert_eq!(ids, [record(1).span_id, record(2).span_id], "{protocol:?}");
+    }
+}
+
+/// MCP records: the span is named after the MCP method and target and carries the MCP
+/// semantic-convention attributes; the session id is hashed; nothing else from the exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_spans_carry_the_mcp_attributes_and_a_hashed_session() {
+    use gatetrace_core::classify::hash_session_id;
+    use gatetrace_core::mcp::facts::McpFacts;
+    use gatetrace_core::mcp::{FactSource, IdKind, MessageKind, OutcomeKind, method};
+    use gatetrace_core::record::{Session, SessionEvent};
+
+    let seen = ReceiverLog::default();
+    let url = grpc_receiver(&seen).await;
+    let sink = OtlpSink::start(&config(&url, OtlpProtocol::Grpc))
+        .unwrap()
+        .unwrap();
+    let facts = |method: &'static str| McpFacts {
+        source: Some(FactSource::Body),
+        kind: Some(MessageKind::Request),
+        method: Some(method.into()),
+        request_id_kind: Some(IdKind::Number),
+        request_id: Some("7".into()),
+        protocol_version: Some("2025-06-18".into()),
+        outcome: Some(OutcomeKind::Ok),
+        ..McpFacts::default()
+    };
+    let mut tool = record(1);
+    tool.mcp = Some(McpFacts {
+        tool: Some("get_weather".into()),
+        outcome: Some(OutcomeKind::ToolError),
+        ..facts(method::TOOLS_CALL)
+    });
+    let hashed = hash_session_id(b"raw-session-secret");
+    tool.session = Some(Session {
+        id: hashed.clone(),
+        event: SessionEvent::Seen,
+    });
+    let mut prompt = record(2);
+    prompt.mcp = Some(McpFacts {
+        prompt: Some("summarize".into()),
+        outcome: Some(OutcomeKind::Error),
+        error_code: Some(-32602),
+        ..facts(method::PROMPTS_GET)
+    });
+    // A record written with `sessionId: raw`: the span still gets the hash.
+    prompt.session = Some(Session {
+        id: "raw-session-secret".into(),
+        event: SessionEvent::Seen,
+    });
+    let mut list = record(3);
+    list.mcp = Some(facts(method::TOOLS_LIST));
+    list.status = Some(503);
+    for r in [&tool, &prompt, &list] {
+        sink.offer(r);
+    }
+    sink.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(sink.stats().exported, 3);
+
+    let seen = seen.lock().unwrap();
+    let by_id: HashMap<String, &ProtoSpan> = seen
+        .spans
+        .iter()
+        .map(|(_, span)| (hex(&span.span_id), span))
+        .collect();
+
+    let span = by_id[&tool.span_id];
+    assert_eq!(span.name, "tools/call get_weather");
+    assert_eq!(span.kind(), ProtoKind::Server);
+    let a = attrs(span);
+    assert_eq!(a["mcp.method.name"], "tools/call");
+    assert_eq!(a["gen_ai.tool.name"], "get_weather");
+    assert_eq!(a["gen_ai.operation.name"], "execute_tool");
+    assert_eq!(a["jsonrpc.request.id"], "7");
+    assert_eq!(a["mcp.protocol.version"], "2025-06-18");
+    assert_eq!(a["mcp.session.id"], hashed);
+    assert_eq!(a["error.type"], "tool_error");
+    assert!(!a.contains_key("rpc.response.status_code"));
+    assert_eq!(span.status.as_ref().unwrap().code(), StatusCode::Error);
+    // The HTTP attributes stay.
+    assert_eq!(a["http.route"], "/mcp");
+
+    let span = by_id[&prompt.span_id];
+    assert_eq!(span.name, "prompts/get summarize");
+    let a = attrs(span);
+    assert_eq!(a["gen_ai.prompt.name"], "summarize");
+    assert!(!a.contains_key("gen_ai.operation.name"));
+    assert_eq!(a["rpc.response.status_code"], "-32602");
+    assert_eq!(a["error.type"], "-32602");
+    assert_eq!(a["mcp.session.id"], hashed, "a raw session id is hashed");
+    assert_eq!(span.status.as_ref().unwrap().code(), StatusCode::Error);
+
+    let span = by_id[&list.span_id];
+    assert_eq!(span.name, "tools/list");
+    let a = attrs(span);
+    assert_eq!(a["error.type"], "503", "no MCP error: the 5xx rule");
+    assert!(!a.contains_key("mcp.session.id"));
+    assert!(!a.contains_key("gen_ai.tool.name"));
+
+    // No span carries the raw session id anywhere.
+    for span in by_id.values() {
+        let text = format!("{span:?}");
+        assert!(!text.contains("raw-session-secret"), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_service_name_replaces_the_records() {
     let seen = ReceiverLog::default();
     let url = grpc_receiver(&seen).await;
@@ -263,6 +387,31 @@ async fn batches_are_at_most_batch_size_and_every_span_arrives_once() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_the_configured_requests_are_in_flight_at_once() {
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let seen = ReceiverLog::default();
+        seen.lock().unwrap().delay = Duration::from_millis(300);
+        let url = match protocol {
+            OtlpProtocol::Grpc => grpc_receiver(&seen).await,
+            OtlpProtocol::HttpProtobuf => http_receiver(&seen).await,
+        };
+        let mut cfg = config(&url, protocol);
+        cfg.batch_size = 10;
+        cfg.max_concurrent_exports = 3;
+        let sink = OtlpSink::start(&cfg).unwrap().unwrap();
+        for n in 0..100 {
+            sink.offer(&record(n));
+        }
+        sink.shutdown(Duration::from_secs(20)).await;
+        assert_eq!(sink.stats().exported, 100, "{protocol:?}");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.sizes, [10; 10], "{protocol:?}");
+        // Ten slow requests: three at once, never more.
+        assert_eq!(seen.max_in_flight, 3, "{protocol:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

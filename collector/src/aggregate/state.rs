@@ -3,16 +3,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use gatetrace_core::record::{Record, SessionEvent, TokenResult};
+use gatetrace_core::mcp::policy::UnknownStatus;
+use gatetrace_core::record::{Record, TokenResult};
 use serde::{Deserialize, Serialize};
 
 use super::dedup::Dedup;
+use super::mcp::{McpOperations, NameCaps};
+use super::sessions::SessionEntry;
 use crate::batch::Reject;
 
 /// Label values of the overflow series a capped family sends new label sets to.
 pub const OVERFLOW: &str = "other";
 /// Separator of label values inside a series key (control characters are never label values).
-const SEP: char = '\u{1f}';
+pub(super) const SEP: char = '\u{1f}';
 
 /// The settings aggregation depends on (a subset of the config).
 #[derive(Debug, Clone)]
@@ -24,6 +27,28 @@ pub struct Settings {
     pub dedup_sources: usize,
     pub business_counters: Vec<String>,
     pub registration_endpoint: String,
+    /// Tool and prompt names per service with their own label value.
+    pub mcp_names: NameCaps,
+}
+
+#[cfg(test)]
+impl Settings {
+    /// Small settings for unit tests.
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            latency_bounds: vec![0.01, 0.1, 1.0],
+            stream_bounds: vec![1.0, 10.0],
+            series_cap: 3,
+            max_sessions: 2,
+            dedup_sources: 2,
+            business_counters: vec!["orders".into()],
+            registration_endpoint: "/register".into(),
+            mcp_names: NameCaps {
+                tools: 2,
+                prompts: 2,
+            },
+        }
+    }
 }
 
 /// Where a batch came from (for `records_received_total{transport}`).
@@ -75,7 +100,13 @@ impl<V> Default for Family<V> {
 impl<V> Family<V> {
     /// The series for `key`, created with `make` when new; past `cap` new keys go to the
     /// overflow series (`labels` values all `other`).
-    fn slot(&mut self, key: &str, labels: usize, cap: usize, make: impl Fn() -> V) -> &mut V {
+    pub(super) fn slot(
+        &mut self,
+        key: &str,
+        labels: usize,
+        cap: usize,
+        make: impl Fn() -> V,
+    ) -> &mut V {
         if let Some(&i) = self.index.get(key) {
             self.touch(i);
             return &mut self.series[i].1;
@@ -138,7 +169,7 @@ impl<V> Family<V> {
         removed as u64
     }
 
-    fn reindex(&mut self) {
+    pub(super) fn reindex(&mut self) {
         self.index = self
             .series
             .iter()
@@ -190,7 +221,7 @@ pub struct Exemplar {
 }
 
 impl Hist {
-    fn new(bounds: usize) -> Self {
+    pub(super) fn new(bounds: usize) -> Self {
         Self {
             counts: vec![0; bounds + 1],
             sum: 0.0,
@@ -198,7 +229,7 @@ impl Hist {
         }
     }
 
-    fn observe(&mut self, bounds: &[f64], value: f64, exemplar: Option<(&str, u64)>) {
+    pub(super) fn observe(&mut self, bounds: &[f64], value: f64, exemplar: Option<(&str, u64)>) {
         let bucket = bounds.partition_point(|b| *b < value);
         self.counts[bucket] += 1;
         self.sum += value;
@@ -230,14 +261,6 @@ impl Hist {
     }
 }
 
-/// One tracked MCP session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionEntry {
-    pub service: String,
-    /// When its latest request ended, Unix nanoseconds.
-    pub last_unix_ns: u64,
-}
-
 /// Everything a checkpoint holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
@@ -257,6 +280,19 @@ pub struct State {
     /// themselves count).
     #[serde(alias = "sessions_untracked")]
     pub untracked_session_records: u64,
+    /// Session ids ended by a `DELETE` → when, Unix ns (at most `max_sessions`, expiring with
+    /// the idle window): records naming them do not bring them back.
+    #[serde(default)]
+    pub ended_sessions: HashMap<String, u64>,
+    /// Records naming an ended session (the records count).
+    #[serde(default)]
+    pub ended_session_records: u64,
+    /// `mcp_server_operation_duration_seconds` and its name bounds.
+    #[serde(default)]
+    pub mcp: McpOperations,
+    /// `requests_without_status_total{service,reason}`.
+    #[serde(default)]
+    pub without_status: Family<u64>,
     /// Records taken, by transport: `[http, spool]`.
     pub received: [u64; 2],
     /// Rejected lines by `Reject::index`.
@@ -294,6 +330,8 @@ impl State {
         self.requests.reindex();
         self.latency.reindex();
         self.streams.reindex();
+        self.mcp.conform();
+        self.without_status.reindex();
         if self.latency_bounds != settings.latency_bounds {
             if !self.latency.series.is_empty() {
                 tracing::warn!("latency buckets changed since the checkpoint; histogram restarts");
@@ -341,7 +379,6 @@ impl State {
         self.key.push_str(&record.method);
         self.key.push(SEP);
         self.key.push_str(&record.endpoint);
-        let route_len = self.key.len();
         let seconds = record.duration_ns as f64 / 1e9;
         let exemplar = record.sampled.then_some((record.trace_id.as_str(), end_ns));
         if record.streamed {
@@ -365,7 +402,20 @@ impl State {
             None => self.key.push_str("unknown"),
         }
         *self.requests.slot(&self.key, 4, cap, || 0) += 1;
-        self.key.truncate(route_len);
+        if record.status.is_none() {
+            self.key.clear();
+            self.key.push_str(&record.service);
+            self.key.push(SEP);
+            self.key.push_str(
+                record
+                    .status_unknown
+                    .map_or(UNREPORTED, UnknownStatus::as_str),
+            );
+            *self.without_status.slot(&self.key, 2, cap, || 0) += 1;
+        }
+        self.mcp
+            .observe(record, settings.mcp_names, cap, &mut self.key);
+        self.key.clear();
 
         if let Some(token) = record.token {
             self.tokens[token_index(token)] += 1;
@@ -388,28 +438,7 @@ impl State {
         if registration {
             self.registrations += 1;
         }
-        if let Some(session) = &record.session {
-            match session.event {
-                SessionEvent::End => {
-                    self.sessions.remove(&session.id);
-                }
-                SessionEvent::Start | SessionEvent::Seen => {
-                    if let Some(entry) = self.sessions.get_mut(&session.id) {
-                        entry.last_unix_ns = entry.last_unix_ns.max(end_ns);
-                    } else if self.sessions.len() < settings.max_sessions {
-                        self.sessions.insert(
-                            session.id.clone(),
-                            SessionEntry {
-                                service: record.service.clone(),
-                                last_unix_ns: end_ns,
-                            },
-                        );
-                    } else {
-                        self.untracked_session_records += 1;
-                    }
-                }
-            }
-        }
+        self.apply_session(settings, record, end_ns);
     }
 
     /// Stamps the series updated from now on with `now_unix_ns` (the aggregator's clock).
@@ -417,6 +446,8 @@ impl State {
         self.requests.set_clock(now_unix_ns);
         self.latency.set_clock(now_unix_ns);
         self.streams.set_clock(now_unix_ns);
+        self.mcp.family.set_clock(now_unix_ns);
+        self.without_status.set_clock(now_unix_ns);
     }
 
     /// Removes the per-route series not updated since `cutoff_unix_ns`; how many went.
@@ -424,36 +455,13 @@ impl State {
         self.requests.expire(cutoff_unix_ns)
             + self.latency.expire(cutoff_unix_ns)
             + self.streams.expire(cutoff_unix_ns)
-    }
-
-    /// Forgets sessions idle since before `cutoff_unix_ns`.
-    pub fn expire_sessions(&mut self, cutoff_unix_ns: u64) {
-        self.sessions
-            .retain(|_, s| s.last_unix_ns >= cutoff_unix_ns);
-    }
-
-    /// Active sessions per service at `cutoff_unix_ns` (sessions seen since then), 0 for
-    /// every other service in `known` or in the request series.
-    #[must_use]
-    pub fn active_sessions<'a>(
-        &'a self,
-        cutoff_unix_ns: u64,
-        known: &'a [String],
-    ) -> BTreeMap<&'a str, u64> {
-        let mut active: BTreeMap<&str, u64> = known
-            .iter()
-            .map(String::as_str)
-            .chain(self.requests.first_labels())
-            .map(|service| (service, 0))
-            .collect();
-        for entry in self.sessions.values() {
-            if entry.last_unix_ns >= cutoff_unix_ns {
-                *active.entry(entry.service.as_str()).or_insert(0) += 1;
-            }
-        }
-        active
+            + self.mcp.family.expire(cutoff_unix_ns)
+            + self.without_status.expire(cutoff_unix_ns)
     }
 }
+
+/// `reason` of a record without a status whose plugin gave no reason (an older plugin).
+pub const UNREPORTED: &str = "unreported";
 
 /// The counter name (in a record's `counters`) that feeds `client_registrations_total`.
 pub const REGISTRATION_COUNTER: &str = "client_registrations";
@@ -481,20 +489,12 @@ fn status_text(status: u16, buf: &mut [u8; 3]) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use gatetrace_core::record::{HostKind, Session};
+    use gatetrace_core::record::{HostKind, Session, SessionEvent};
 
     use super::*;
 
     fn settings() -> Settings {
-        Settings {
-            latency_bounds: vec![0.01, 0.1, 1.0],
-            stream_bounds: vec![1.0, 10.0],
-            series_cap: 3,
-            max_sessions: 2,
-            dedup_sources: 2,
-            business_counters: vec!["orders".into()],
-            registration_endpoint: "/register".into(),
-        }
+        Settings::for_tests()
     }
 
     fn record(endpoint: &str, status: Option<u16>) -> Record {
@@ -635,37 +635,6 @@ mod tests {
         assert_eq!(state.registrations, 2);
         assert_eq!(state.business.get("orders"), Some(&1));
         assert_eq!(state.unknown_counter_names, 0);
-    }
-
-    #[test]
-    fn sessions_idle_past_the_window_are_not_active_and_expire() {
-        let s = settings();
-        let mut state = State::new(&s);
-        for (id, start) in [("old", 1_000_000_000), ("new", 9_000_000_000)] {
-            let mut r = record("/mcp", Some(200));
-            r.start_unix_ns = start;
-            r.session = Some(Session {
-                id: id.into(),
-                event: SessionEvent::Seen,
-            });
-            state.apply(&s, Transport::Http, &r);
-        }
-        // A third session past max_sessions (2) is not tracked, and counted.
-        let mut r = record("/mcp", Some(200));
-        r.session = Some(Session {
-            id: "third".into(),
-            event: SessionEvent::Start,
-        });
-        state.apply(&s, Transport::Http, &r);
-        assert_eq!(state.untracked_session_records, 1);
-        assert_eq!(state.active_sessions(0, &[]).get("svc"), Some(&2));
-        assert_eq!(
-            state.active_sessions(5_000_000_000, &[]).get("svc"),
-            Some(&1)
-        );
-        state.expire_sessions(5_000_000_000);
-        assert_eq!(state.sessions.len(), 1);
-        assert!(state.sessions.contains_key("new"));
     }
 
     #[test]

@@ -1,12 +1,17 @@
-//! The families written by hand in OpenMetrics text: the latency histogram with one exemplar
-//! (the latest sampled trace) per bucket, the stream histogram and the request counter, each
+//! The families written by hand in OpenMetrics text: the latency and MCP operation histograms
+//! with one exemplar (the latest sampled trace) per bucket, the stream histogram and the
+//! request counter, each
 //! series with its `_created`. prometheus-client's `Exemplar` has no public constructor
 //! (exemplars restored from a checkpoint cannot be handed to it), its constant metrics no
 //! `_created`.
 
 use std::fmt::Write as _;
 
-use super::names::{REQUEST_LABELS, ROUTE_LABELS, TRACE_ID_LABEL, family_name};
+use super::names::{
+    MCP_OPERATION_DURATION_SECONDS, MCP_OPERATION_LABELS, REQUEST_LABELS, ROUTE_LABELS,
+    TRACE_ID_LABEL, family_name,
+};
+use crate::aggregate::mcp::MCP_BOUNDS;
 use crate::aggregate::state::{Family, Hist};
 
 /// Escapes a label value per the exposition format.
@@ -67,6 +72,7 @@ pub(super) fn write_latency(out: &mut String, name: &str, family: &Family<Hist>,
         out,
         name,
         "Gateway request duration in seconds (streams excluded), with trace exemplars.",
+        &ROUTE_LABELS,
         family,
         bounds,
     );
@@ -78,16 +84,31 @@ pub(super) fn write_streams(out: &mut String, name: &str, family: &Family<Hist>,
         out,
         name,
         "Lifetime of streamed responses (SSE, upgrades, gRPC) in seconds.",
+        &ROUTE_LABELS,
         family,
         bounds,
     );
 }
 
-/// A per-route histogram family, each bucket with its exemplar if it has one.
+/// Writes `mcp_server_operation_duration_seconds` (semconv buckets) with its exemplars.
+pub(super) fn write_mcp_operations(out: &mut String, family: &Family<Hist>) {
+    write_histogram(
+        out,
+        MCP_OPERATION_DURATION_SECONDS,
+        "Duration of MCP requests and notifications as the gateway saw them (OpenTelemetry mcp.server.operation.duration), with trace exemplars.",
+        &MCP_OPERATION_LABELS,
+        family,
+        &MCP_BOUNDS,
+    );
+}
+
+/// A histogram family (`label_names` in series-key order), each bucket with its exemplar if it
+/// has one.
 fn write_histogram(
     out: &mut String,
     name: &str,
     help: &str,
+    label_names: &[&str],
     family: &Family<Hist>,
     bounds: &[f64],
 ) {
@@ -96,7 +117,7 @@ fn write_histogram(
     let mut labels = String::new();
     for (values, hist, created) in family.iter_created() {
         labels.clear();
-        write_labels(&mut labels, &ROUTE_LABELS, values);
+        write_labels(&mut labels, label_names, values);
         let mut cumulative = 0;
         for (i, count) in hist.counts.iter().enumerate() {
             cumulative += count;

@@ -65,6 +65,7 @@ impl MetricsView {
                 "Gateway requests by service, method, route template and status.",
                 &state.requests,
             );
+            exemplars::write_mcp_operations(&mut out, &state.mcp.family);
         }
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Families {
@@ -221,6 +222,33 @@ impl Families {
         )?;
         counter_family(
             encoder,
+            names::ENDED_SESSION_RECORDS_TOTAL,
+            "Records naming an MCP session already ended by a DELETE; the session stays ended (the records count).",
+            one(state.ended_session_records),
+        )?;
+        counter_family(
+            encoder,
+            names::MCP_NAMES_OVERFLOW_TOTAL,
+            "MCP operations whose tool or prompt name was labelled _OTHER by the per-service cap, by kind.",
+            [
+                ("tool", state.mcp.tools.overflowed),
+                ("prompt", state.mcp.prompts.overflowed),
+            ]
+            .into_iter()
+            .map(|(k, n)| (vec![("kind", k)], n)),
+        )?;
+        counter_family(
+            encoder,
+            names::REQUESTS_WITHOUT_STATUS_TOTAL,
+            "Requests recorded without a status, by service and the plugin's reason (unreported: none given).",
+            state.without_status.iter().map(|(mut labels, n)| {
+                let service = labels.next().unwrap_or_default();
+                let reason = labels.next().unwrap_or_default();
+                (vec![(SERVICE_LABEL, service), (REASON_LABEL, reason)], *n)
+            }),
+        )?;
+        counter_family(
+            encoder,
             names::UNKNOWN_COUNTER_NAMES_TOTAL,
             "Counter names in records that are not configured business counters (the records count).",
             one(state.unknown_counter_names),
@@ -249,6 +277,18 @@ impl Families {
                 state.streams.series.len(),
                 state.streams.overflowed,
                 state.streams.expired,
+            ),
+            (
+                names::MCP_OPERATION_DURATION_SECONDS,
+                state.mcp.family.series.len(),
+                state.mcp.family.overflowed,
+                state.mcp.family.expired,
+            ),
+            (
+                names::REQUESTS_WITHOUT_STATUS_TOTAL,
+                state.without_status.series.len(),
+                state.without_status.overflowed,
+                state.without_status.expired,
             ),
         ];
         gauge_family(
@@ -401,15 +441,7 @@ mod tests {
 
     #[test]
     fn untracked_sessions_and_unknown_counter_names_count_in_their_own_metrics() {
-        let settings = Settings {
-            latency_bounds: vec![0.1],
-            stream_bounds: vec![1.0],
-            series_cap: 10,
-            max_sessions: 10,
-            dedup_sources: 10,
-            business_counters: Vec::new(),
-            registration_endpoint: "/register".into(),
-        };
+        let settings = Settings::for_tests();
         let mut state = State::new(&settings);
         state.untracked_session_records = 2;
         state.unknown_counter_names = 3;

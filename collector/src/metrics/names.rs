@@ -39,6 +39,27 @@ pub const REQUEST_METRICS: [&str; 6] = [
     CLIENT_REGISTRATIONS_TOTAL,
 ];
 
+// === MCP metrics (OpenTelemetry MCP semantic conventions; not namespaced) ===
+
+/// Histogram `{service,mcp_method_name,gen_ai_tool_name,gen_ai_prompt_name,error_type,
+/// rpc_response_status_code,mcp_protocol_version}`: semconv `mcp.server.operation.duration`,
+/// one observation per record with an MCP method; its `_count` counts the operations.
+pub const MCP_OPERATION_DURATION_SECONDS: &str = "mcp_server_operation_duration_seconds";
+/// Its label naming the tool of a `tools/call` (empty for other operations).
+pub const MCP_TOOL_LABEL: &str = "gen_ai_tool_name";
+/// Its label holding the JSON-RPC error code, `tool_error` or an HTTP 5xx (empty when none).
+pub const MCP_ERROR_TYPE_LABEL: &str = "error_type";
+/// Labels of [`MCP_OPERATION_DURATION_SECONDS`], in series-key order.
+pub const MCP_OPERATION_LABELS: [&str; 7] = [
+    SERVICE_LABEL,
+    "mcp_method_name",
+    MCP_TOOL_LABEL,
+    "gen_ai_prompt_name",
+    MCP_ERROR_TYPE_LABEL,
+    "rpc_response_status_code",
+    "mcp_protocol_version",
+];
+
 // === The collector's own metrics ===
 
 /// Prefix of the collector's own metrics.
@@ -52,6 +73,13 @@ pub const RECORDS_DROPPED_TOTAL: &str = "gatetrace_collector_records_dropped_tot
 /// Counter: records whose MCP session was not tracked (`--max-sessions` reached).
 pub const UNTRACKED_SESSION_RECORDS_TOTAL: &str =
     "gatetrace_collector_untracked_session_records_total";
+/// Counter: records naming a session already ended by a `DELETE` (not brought back).
+pub const ENDED_SESSION_RECORDS_TOTAL: &str = "gatetrace_collector_ended_session_records_total";
+/// Counter `{kind}` (`tool`, `prompt`): MCP operations whose name was labelled `_OTHER` because
+/// its service already has `--max-tools-per-service` / `--max-prompts-per-service` names.
+pub const MCP_NAMES_OVERFLOW_TOTAL: &str = "gatetrace_collector_mcp_names_overflow_total";
+/// Counter `{service,reason}`: requests recorded without a status, by the plugin's reason.
+pub const REQUESTS_WITHOUT_STATUS_TOTAL: &str = "gatetrace_collector_requests_without_status_total";
 /// Counter: counter names in records that are not configured business counters.
 pub const UNKNOWN_COUNTER_NAMES_TOTAL: &str = "gatetrace_collector_unknown_counter_names_total";
 /// Counter: batches acknowledged as duplicates.

@@ -7,15 +7,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::exposition::{Sample, samples};
-use crate::metrics::names;
+use crate::metrics::names::{
+    self, MCP_ERROR_TYPE_LABEL, MCP_OPERATION_DURATION_SECONDS, MCP_TOOL_LABEL,
+};
 
-/// The MCP operations histogram (OpenTelemetry MCP conventions, not namespaced); absent until
-/// the collector measures MCP operations, and the page says so.
-pub(crate) const MCP_OPERATION_DURATION: &str = "mcp_server_operation_duration_seconds";
-/// Its label naming the tool of a `tools/call` (empty for other operations).
-const TOOL_LABEL: &str = "gen_ai_tool_name";
-/// Its label holding the JSON-RPC error code or `tool_error` (empty when none).
-const ERROR_TYPE_LABEL: &str = "error_type";
 /// The histogram bucket bound label.
 const LE_LABEL: &str = "le";
 
@@ -102,8 +97,8 @@ impl Digest {
     /// Reads the exposition `text` (request metrics under `namespace`), taken at `at_unix_ms`.
     pub fn read(text: &str, namespace: &str, at_unix_ms: u64) -> Self {
         let request = RequestNames::new(namespace);
-        let tool_bucket = format!("{MCP_OPERATION_DURATION}_bucket");
-        let tool_count = format!("{MCP_OPERATION_DURATION}_count");
+        let tool_bucket = format!("{MCP_OPERATION_DURATION_SECONDS}_bucket");
+        let tool_count = format!("{MCP_OPERATION_DURATION_SECONDS}_count");
         let mut digest = Self {
             at_unix_ms,
             ..Self::default()
@@ -118,9 +113,9 @@ impl Digest {
                     &mut digest.routes.entry(route).or_default().buckets,
                     &sample,
                 );
-            } else if name.starts_with(MCP_OPERATION_DURATION) {
+            } else if name.starts_with(MCP_OPERATION_DURATION_SECONDS) {
                 let tools = digest.tools.get_or_insert_with(BTreeMap::new);
-                let tool = sample.label(TOOL_LABEL);
+                let tool = sample.label(MCP_TOOL_LABEL);
                 if tool.is_empty() {
                     continue;
                 }
@@ -131,7 +126,7 @@ impl Digest {
                 let counts = tools.entry(key).or_default();
                 if name == tool_count {
                     counts.total += sample.value;
-                    if !sample.label(ERROR_TYPE_LABEL).is_empty() {
+                    if !sample.label(MCP_ERROR_TYPE_LABEL).is_empty() {
                         counts.errors += sample.value;
                     }
                 } else if name == tool_bucket {

@@ -1,8 +1,10 @@
-//! Mock OTLP receivers on free loopback ports, gRPC and HTTP/protobuf, that record every
-//! export request and refuse on demand. Stand-ins where a test needs what no real backend
+//! Mock OTLP receivers on free loopback ports, gRPC and HTTP/protobuf (plain or gzip), that
+//! record every export request and refuse or delay on demand. Stand-ins where a test needs what no real backend
 //! offers (refusing N calls, seeing each request's headers); `tests/e2e/tests/otlp_e2e.rs` runs a real one.
 
+use std::io::Read as _;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -25,6 +27,23 @@ pub struct Seen {
     pub calls: usize,
     /// Calls to refuse (UNAVAILABLE / 503) before accepting.
     pub refuse: usize,
+    /// How long each call waits before it is answered.
+    pub delay: Duration,
+    /// Calls being answered now, and the most there ever were at once.
+    pub in_flight: usize,
+    pub max_in_flight: usize,
+}
+
+/// Waits the configured delay, counting the call as in flight meanwhile.
+async fn answer_after_delay(seen: &ReceiverLog) {
+    let delay = {
+        let mut seen = seen.lock().unwrap();
+        seen.in_flight += 1;
+        seen.max_in_flight = seen.max_in_flight.max(seen.in_flight);
+        seen.delay
+    };
+    tokio::time::sleep(delay).await;
+    seen.lock().unwrap().in_flight -= 1;
 }
 
 /// A receiver's record of what it saw, shared with the test.
@@ -82,6 +101,7 @@ impl TraceService for Grpc {
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        answer_after_delay(&self.0).await;
         if take(&self.0, request.into_inner(), key) {
             Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
         } else {
@@ -94,7 +114,8 @@ impl TraceService for Grpc {
 pub async fn grpc_receiver(seen: &ReceiverLog) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let service = TraceServiceServer::new(Grpc(Arc::clone(seen)));
+    let service = TraceServiceServer::new(Grpc(Arc::clone(seen)))
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
@@ -113,11 +134,22 @@ pub async fn http_receiver(seen: &ReceiverLog) -> String {
             let seen = Arc::clone(&seen);
             async move {
                 assert_eq!(headers["content-type"], "application/x-protobuf");
-                let request = ExportTraceServiceRequest::decode(body).unwrap();
+                let request = match headers.get("content-encoding") {
+                    Some(encoding) => {
+                        assert_eq!(encoding, "gzip");
+                        let mut plain = Vec::new();
+                        flate2::read::GzDecoder::new(&body[..])
+                            .read_to_end(&mut plain)
+                            .unwrap();
+                        ExportTraceServiceRequest::decode(&plain[..]).unwrap()
+                    }
+                    None => ExportTraceServiceRequest::decode(body).unwrap(),
+                };
                 let key = headers
                     .get("x-api-key")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
+                answer_after_delay(&seen).await;
                 if take(&seen, request, key) {
                     (
                         Http::OK,

@@ -1,6 +1,8 @@
 //! The per-request lifecycle both adapters drive, so one request gives the same record on
 //! Traefik and on Envoy: [`Exchange::begin`] → [`Exchange::upstream`] →
-//! [`Exchange::response_headers`] → [`Exchange::record`] (borrowed) or [`Exchange::finish`].
+//! [`Exchange::response_headers`] → [`Exchange::record`] (borrowed) or [`Exchange::finish`];
+//! on MCP routes also [`Exchange::request_body`] before `upstream` when
+//! [`Exchange::request_body_wanted`], and [`Exchange::response_body`] (or chunks) after.
 //!
 //! The core asks for headers by name through [`HeaderLookup`], only those it needs:
 //! [`REQUEST_HEADERS`] (plus the configured request id header, and `user-agent` only when
@@ -15,6 +17,9 @@ use crate::config::{BufferMode, Config};
 use crate::hex::hex_string;
 use crate::ids::{IncomingRequestId, Instance};
 use crate::mcp::StatusSource;
+use crate::mcp::headers::{self as mcp_headers, McpHeaders};
+use crate::mcp::operation::{McpOperation, is_encoded};
+use crate::mcp::policy::{Buffering, ResponseSignals, UnknownStatus};
 use crate::record::{HostKind, Record, RecordRef, SCHEMA_MAJOR};
 use crate::route::{Method, endpoint, strip_query};
 use crate::trace::{IncomingTraceparent, SpanContext, TraceparentHeader, TracestateBuilder};
@@ -22,7 +27,9 @@ use crate::trace::{IncomingTraceparent, SpanContext, TraceparentHeader, Tracesta
 /// Request headers the core may read (lowercase), besides the configured request id header
 /// ([`Config::request_id_header`]); `user-agent` is read only when `recordUserAgent` is on,
 /// `authorization` only when the route's token mode is not `off` (and only for "is there a
-/// Bearer token"), `mcp-session-id` only when `sessionId` is not `off`.
+/// Bearer token"), `mcp-session-id` only when `sessionId` is not `off`; the MCP headers
+/// (`mcp-method`, `mcp-name`, `mcp-protocol-version`, `content-encoding`) only on MCP routes.
+/// `Mcp-Param-*` is never read.
 pub const REQUEST_HEADERS: &[&str] = &[
     "traceparent",
     "tracestate",
@@ -33,7 +40,14 @@ pub const REQUEST_HEADERS: &[&str] = &[
     "content-type",
     "content-length",
     "user-agent",
+    mcp_headers::MCP_METHOD,
+    mcp_headers::MCP_NAME,
+    mcp_headers::MCP_PROTOCOL_VERSION,
+    CONTENT_ENCODING,
 ];
+
+/// Request header whose coding decides whether an MCP body is read.
+pub const CONTENT_ENCODING: &str = "content-encoding";
 
 /// Response headers the core reads in [`Exchange::response_headers`] (lowercase).
 pub const RESPONSE_HEADERS: &[&str] = &[
@@ -41,6 +55,7 @@ pub const RESPONSE_HEADERS: &[&str] = &[
     "mcp-session-id",
     "www-authenticate",
     "content-length",
+    "upgrade",
 ];
 
 /// Longest authority kept in a record.
@@ -179,9 +194,13 @@ pub struct Exchange {
     wants_stream: bool,
     upgrade: bool,
     buffer_response: bool,
+    /// The path is in `bufferRoutes`: the operator's choice outranks the MCP allow-list.
+    buffer_route: bool,
     /// Indices into `Config::counters` whose method and route matched.
     counter_candidates: Vec<usize>,
     response: ResponseFacts,
+    /// On MCP routes (`mcpRoutes`).
+    mcp: Option<Box<McpOperation>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +217,10 @@ struct ResponseFacts {
     session: Option<String>,
     challenge: BearerError,
     bytes: Option<u64>,
+    /// What fixes the status of a response the host did not show.
+    signals: ResponseSignals,
+    /// The host reported an error instead of a response.
+    host_error: bool,
 }
 
 impl Exchange {
@@ -295,13 +318,30 @@ impl Exchange {
             None
         };
 
+        let buffer_route = config.buffer_routes.iter().any(|r| r.matches(path));
         let buffer_response = match config.buffer_responses {
             BufferMode::Always => true,
             BufferMode::Never => false,
-            BufferMode::Auto => {
-                !wants_stream || config.buffer_routes.iter().any(|r| r.matches(path))
-            }
+            BufferMode::Auto => !wants_stream || buffer_route,
         };
+
+        let mcp = config.mcp_routes.iter().any(|r| r.matches(path)).then(|| {
+            let mut mcp = McpHeaders::default();
+            headers.each_value(mcp_headers::MCP_METHOD, &mut |v| mcp.push_method(v));
+            headers.each_value(mcp_headers::MCP_NAME, &mut |v| mcp.push_name(v));
+            headers.each_value(mcp_headers::MCP_PROTOCOL_VERSION, &mut |v| {
+                mcp.push_protocol_version(v);
+            });
+            let mut encoded = false;
+            headers.each_value(CONTENT_ENCODING, &mut |v| encoded |= is_encoded(v));
+            Box::new(McpOperation::begin(
+                config,
+                method,
+                mcp,
+                request_bytes,
+                encoded,
+            ))
+        });
 
         let counter_candidates = config
             .counters
@@ -337,8 +377,74 @@ impl Exchange {
             wants_stream,
             upgrade,
             buffer_response,
+            buffer_route,
             counter_candidates,
             response: ResponseFacts::default(),
+            mcp,
+        }
+    }
+
+    /// `Some(n)` on an MCP route whose operation must be read from the body: the adapter reads
+    /// the request body (`n` bytes, its `Content-Length`, at most `mcpBodyLimit`) before
+    /// [`Exchange::upstream`], passes it on unchanged, and gives it to
+    /// [`Exchange::request_body`].
+    #[must_use]
+    pub fn request_body_wanted(&self) -> Option<usize> {
+        self.mcp.as_ref().and_then(|m| m.request_body_wanted())
+    }
+
+    /// The whole request body, as read when [`Exchange::request_body_wanted`] said so.
+    pub fn request_body(&mut self, body: &[u8]) {
+        if let Some(mcp) = &mut self.mcp {
+            mcp.request_body(body);
+        }
+    }
+
+    /// Whether the adapter should hand the response body to [`Exchange::response_chunk`] (or
+    /// [`Exchange::response_body`]): an MCP request's answer, whose outcome it carries.
+    #[must_use]
+    pub fn response_body_wanted(&self) -> bool {
+        self.mcp.as_ref().is_some_and(|m| m.wants_response_body())
+    }
+
+    /// One chunk of the response body, scanned for the MCP outcome without holding it (memory
+    /// bounded by `mcpBodyLimit`); end with [`Exchange::response_end`].
+    pub fn response_chunk(&mut self, config: &Config, chunk: &[u8]) {
+        if let Some(mcp) = &mut self.mcp {
+            mcp.response_chunk(config, chunk);
+        }
+    }
+
+    /// The response body ended: the MCP outcome is decided.
+    pub fn response_end(&mut self) {
+        if let Some(mcp) = &mut self.mcp {
+            mcp.response_end();
+        }
+    }
+
+    /// A whole (buffered) response body: [`Exchange::response_chunk`] then
+    /// [`Exchange::response_end`].
+    pub fn response_body(&mut self, config: &Config, body: &[u8]) {
+        self.response_chunk(config, body);
+        self.response_end();
+    }
+
+    /// The host reported an error instead of a response: no status can be implied.
+    pub fn set_host_error(&mut self) {
+        self.response.host_error = true;
+    }
+
+    /// Whether to buffer the response: on MCP routes (with `bufferResponses: auto`, not in
+    /// `bufferRoutes`) the MCP allow-list decides, elsewhere the gateway's rule.
+    fn buffer_response(&self, config: &Config) -> bool {
+        let mcp = match (&self.mcp, config.buffer_responses) {
+            (Some(mcp), BufferMode::Auto) if !self.buffer_route => mcp.buffering(config),
+            _ => Buffering::NotMcp,
+        };
+        match mcp {
+            Buffering::Buffer => true,
+            Buffering::PassThrough => false,
+            Buffering::NotMcp => self.buffer_response,
         }
     }
 
@@ -356,7 +462,7 @@ impl Exchange {
                 (TracestateKind::Remove, _) => TracestateAction::Remove,
                 _ => TracestateAction::Keep,
             },
-            buffer_response: self.buffer_response,
+            buffer_response: self.buffer_response(config),
             is_stream: self.wants_stream,
         }
     }
@@ -378,8 +484,13 @@ impl Exchange {
     pub fn response_headers<H: HeaderLookup + ?Sized>(&mut self, config: &Config, headers: &mut H) {
         let facts = &mut self.response;
         facts.seen = true;
+        let mcp = &mut self.mcp;
         headers.each_value("content-type", &mut |v| {
             facts.stream |= response_is_stream(v);
+            facts.signals.push_content_type(v);
+            if let Some(mcp) = mcp {
+                mcp.push_response_content_type(v);
+            }
         });
         if config.session_id != crate::classify::SessionIdMode::Off {
             headers.each_value("mcp-session-id", &mut |v| {
@@ -389,6 +500,7 @@ impl Exchange {
             });
         }
         headers.each_value("www-authenticate", &mut |v| {
+            facts.signals.push_www_authenticate(v);
             let found = parse_www_authenticate(v);
             if found != BearerError::None && facts.challenge != BearerError::InsufficientScope {
                 facts.challenge = found;
@@ -397,6 +509,7 @@ impl Exchange {
         headers.each_value("content-length", &mut |v| {
             facts.bytes = parse_content_length(v);
         });
+        headers.each_value("upgrade", &mut |v| facts.signals.push_upgrade(v));
     }
 
     /// Sets the response size when the adapter counted it (e.g. a buffered body).
@@ -406,8 +519,10 @@ impl Exchange {
 
     /// The exchange's record, its strings borrowed from the exchange and `config`: what the
     /// adapters encode ([`RecordRef::write_ndjson_line`]) without building an owned record.
-    /// `status` is `None` when the host could not know it (an unbuffered stream on Traefik);
-    /// `dropped` is the emitter's count of records dropped since its previous record.
+    /// `status` is the status the host showed, `None` when it could not (an unbuffered
+    /// response on Traefik): then the status the response headers imply is recorded as
+    /// `implied`, or why there is none. `dropped` is the emitter's count of records dropped
+    /// since its previous record.
     #[must_use]
     pub fn record<'a>(
         &'a self,
@@ -417,9 +532,20 @@ impl Exchange {
         host_kind: HostKind,
         dropped: u64,
     ) -> RecordRef<'a> {
+        let observed = status;
+        let (status, status_source, status_unknown) = match observed {
+            Some(code) => (Some(code), Some(StatusSource::Observed), None),
+            None if self.response.host_error || !self.response.seen => {
+                (None, None, Some(UnknownStatus::Error))
+            }
+            None => match self.response.signals.implied_status(self.upgrade) {
+                Ok(code) => (Some(code), Some(StatusSource::Implied), None),
+                Err(reason) => (None, None, Some(reason)),
+            },
+        };
         let streamed = self.response.stream
             || status == Some(101)
-            || (self.upgrade && status.is_none())
+            || (self.upgrade && observed.is_none())
             || (self.wants_stream && !self.response.seen);
         let token = token_result(
             self.token_mode,
@@ -456,8 +582,8 @@ impl Exchange {
             method: self.method.as_str(),
             endpoint: &self.endpoint,
             status,
-            status_source: status.map(|_| StatusSource::Observed),
-            status_unknown: None,
+            status_source,
+            status_unknown,
             service: &config.service,
             host: self.host.as_deref(),
             client_addr: self.client_addr.as_deref(),
@@ -466,7 +592,7 @@ impl Exchange {
             response_bytes: self.response.bytes,
             session,
             token,
-            mcp: None,
+            mcp: self.mcp.as_deref().map(McpOperation::facts),
             counters,
             host_kind,
             dropped,

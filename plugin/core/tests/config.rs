@@ -230,3 +230,70 @@ fn keys_match_case_insensitively() {
     assert_eq!(config.spool.layout.window_secs, 7);
     assert!(error(r#"{"sampleratioo": 1}"#).starts_with("sampleratioo: unknown key"));
 }
+
+#[test]
+fn mcp_keys_default_and_parse_from_traefik_strings() {
+    use gatetrace_core::mcp::MessageKind;
+    use gatetrace_core::mcp::policy::{BufferPolicy, Buffering};
+    let config = Config::default();
+    assert_eq!(config.mcp_routes.len(), 1);
+    assert!(config.mcp_routes[0].matches(b"/mcp"));
+    assert!(!config.mcp_routes[0].matches(b"/mcp/other"));
+    assert_eq!(config.mcp_body_limit, 65536);
+    assert!(config.mcp_server_streams);
+    assert_eq!(config.mcp_buffer_policy, BufferPolicy::default());
+
+    let config = Config::from_json(
+        br#"{"mcpRoutes": "/mcp, /tenants/{tenant}/mcp", "mcpBodyLimit": "1024",
+             "mcpServerStreams": "false", "mcpBufferMethods": "initialize, DELETE"}"#,
+    )
+    .expect("string scalars");
+    assert!(config.mcp_routes[1].matches(b"/tenants/acme/mcp"));
+    assert_eq!(config.mcp_body_limit, 1024);
+    assert!(!config.mcp_server_streams);
+    let decide = |kind, method| {
+        config
+            .mcp_buffer_policy
+            .decide(Method::Post, Some(kind), Some(method), true)
+    };
+    assert_eq!(
+        decide(MessageKind::Request, "initialize"),
+        Buffering::Buffer
+    );
+    assert_eq!(
+        decide(MessageKind::Request, "tools/list"),
+        Buffering::PassThrough
+    );
+    assert_eq!(
+        decide(MessageKind::Notification, "notifications/initialized"),
+        Buffering::PassThrough
+    );
+    let native = Config::from_json(
+        br#"{"mcpRoutes": ["/a"], "mcpBodyLimit": 0, "mcpServerStreams": true,
+             "mcpBufferMethods": ["ping", "notifications"]}"#,
+    )
+    .expect("native types");
+    assert_eq!(native.mcp_body_limit, 0);
+}
+
+#[test]
+fn mcp_key_errors_name_the_key_and_the_value() {
+    let e = error(r#"{"mcpBufferMethods": ["initialize", "tools/call"]}"#);
+    assert!(
+        e.contains("mcpBufferMethods[1]") && e.contains("tools/call"),
+        "{e}"
+    );
+    let e = error(r#"{"mcpBufferMethods": "ping, tools/frobnicate"}"#);
+    assert!(
+        e.contains("mcpBufferMethods[1]") && e.contains("tools/frobnicate"),
+        "{e}"
+    );
+    let e = error(r#"{"mcpBufferMethods": [7]}"#);
+    assert!(e.contains("mcpBufferMethods[0]"), "{e}");
+    let e = error(r#"{"mcpBodyLimit": "2000000"}"#);
+    assert!(e.contains("mcpBodyLimit"), "{e}");
+    let e = error(r#"{"mcpServerStreams": "maybe"}"#);
+    assert!(e.contains("mcpServerStreams"), "{e}");
+    let e = error(r#"{"mcpRoutes": ["no-slash"]}"#);
+    assert!(e.contains("mcpRoutes[0]"), "{e}");
+}

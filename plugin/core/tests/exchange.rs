@@ -343,7 +343,12 @@ fn counters_sessions_and_streams() {
     );
     let record = exchange.finish(&config, None, START + 2_000_000_000, HostKind::Traefik, 0);
     assert!(record.streamed);
-    assert_eq!(record.status, None);
+    // Unbuffered: the SSE content type implies 200 (issue 12).
+    assert_eq!(record.status, Some(200));
+    assert_eq!(
+        record.status_source,
+        Some(gatetrace_core::mcp::StatusSource::Implied)
+    );
     assert_eq!(record.duration_ns, 2_000_000_000);
 
     let forced = Config::from_json(br#"{"bufferRoutes": ["/mcp"]}"#).expect("config");

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use gatetrace_abi::http_wasm::{HeaderKind, LogLevel, pack_ctx_next};
+use gatetrace_abi::http_wasm::{BodyKind, HeaderKind, LogLevel, pack_ctx_next};
 use gatetrace_core::config::Config;
 use gatetrace_core::exchange::{
     Exchange, HeaderEdits, REQUEST_HEADERS, RESPONSE_HEADERS, RequestHead,
@@ -19,6 +19,11 @@ use crate::spool::{AppendOutcome, NO_SPOOL, SpoolAppender, SpoolDir, claim_salt}
 /// Most requests of one instance awaiting `handle_response` (Traefik runs one at a time per
 /// instance; more means responses never came, and the oldest are forgotten).
 const MAX_IN_FLIGHT: usize = 16;
+
+/// Most `read_body` calls in a row that return no bytes and no EOF before reading stops (the
+/// host fills the buffer or reaches EOF; this only bounds a host that never does). Reads that
+/// return bytes always continue: stopping early would lose the rest of the body upstream.
+const MAX_EMPTY_READS: usize = 8;
 
 /// What the instance learns from its environment at start.
 #[derive(Debug, Clone)]
@@ -48,6 +53,8 @@ struct Bufs {
     addr: Buf,
     authority: Buf,
     line: Vec<u8>,
+    /// An MCP request or buffered response body (at most `mcpBodyLimit` + 1 bytes).
+    body: Vec<u8>,
 }
 
 /// One plugin instance, writing through spool directory access `D`.
@@ -132,6 +139,7 @@ impl<D: SpoolDir> Plugin<D> {
                 addr: Buf::with_capacity(64),
                 authority: Buf::with_capacity(64),
                 line: Vec::with_capacity(1024),
+                body: Vec::new(),
             },
             spool_warned: false,
         })
@@ -162,7 +170,17 @@ impl<D: SpoolDir> Plugin<D> {
             authority,
             client_addr: self.config.record_client_addr.then(|| bufs.addr.bytes()),
         };
-        let exchange = Exchange::begin(&self.config, &mut self.ids, &head, &mut lookup, start, &[]);
+        let mut exchange =
+            Exchange::begin(&self.config, &mut self.ids, &head, &mut lookup, start, &[]);
+        if let Some(length) = exchange.request_body_wanted() {
+            // Never `buffer_request`: http-wasm-host-go v0.7.0 keeps only the bytes returned
+            // with EOF. Read to the end and write the identical bytes back, once.
+            let body = read_to_end(host, BodyKind::Request, &mut bufs.body, length);
+            if !body.is_empty() {
+                host.write_body(BodyKind::Request, body);
+            }
+            exchange.request_body(body);
+        }
         let upstream = exchange.upstream(&self.config);
         // Both sides now: after `next` the response headers are already on their way.
         upstream.apply_to_request(&mut HostEdits(&mut *host));
@@ -193,6 +211,9 @@ impl<D: SpoolDir> Plugin<D> {
         } = self.in_flight.swap_remove(index);
         // Never ask for the status without buffering: the host would panic.
         let status = (buffered && !is_error).then(|| host.status_code());
+        if is_error {
+            exchange.set_host_error();
+        }
         let bufs = &mut self.bufs;
         host.header_names(HeaderKind::Response, &mut bufs.names);
         let mut lookup = HostHeaders::new(
@@ -203,6 +224,12 @@ impl<D: SpoolDir> Plugin<D> {
             &mut bufs.value,
         );
         exchange.response_headers(&self.config, &mut lookup);
+        if buffered && !is_error && exchange.response_body_wanted() {
+            // Read (bounded), never written: the client gets the body as the server sent it.
+            let limit = self.config.mcp_body_limit;
+            let body = read_to_end(host, BodyKind::Response, &mut bufs.body, limit);
+            exchange.response_body(&self.config, body);
+        }
         // The one clock read of this phase: the end of the request, and the moment that picks
         // the spool window, with no host call between it and the write.
         let end = host.now_unix_ns();
@@ -225,6 +252,29 @@ impl<D: SpoolDir> Plugin<D> {
             );
         }
     }
+}
+
+/// Reads body `kind` until EOF into `buf`, sized `expected + 1` so a body longer than expected
+/// shows as such (the host fills the buffer or reaches EOF); returns the bytes read.
+fn read_to_end<'b>(
+    host: &mut impl Host,
+    kind: BodyKind,
+    buf: &'b mut Vec<u8>,
+    expected: usize,
+) -> &'b [u8] {
+    buf.clear();
+    buf.resize(expected + 1, 0);
+    let mut filled = 0;
+    let mut empty_reads = 0;
+    while filled < buf.len() && empty_reads < MAX_EMPTY_READS {
+        let (eof, n) = host.read_body(kind, &mut buf[filled..]);
+        filled += n;
+        if eof {
+            break;
+        }
+        empty_reads = if n == 0 { empty_reads + 1 } else { 0 };
+    }
+    &buf[..filled]
 }
 
 /// One request between `handle_request` and `handle_response`.
@@ -255,5 +305,7 @@ impl<H: Host> HeaderEdits for HostEdits<'_, H> {
     }
 }
 
+#[cfg(test)]
+mod mcp_tests;
 #[cfg(test)]
 mod tests;

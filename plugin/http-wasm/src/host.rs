@@ -1,7 +1,7 @@
 //! The safe host interface the adapter runs against: the http-wasm calls it needs, with
 //! reusable buffers. Implemented by the real `http_handler` imports and by test fakes.
 
-use gatetrace_abi::http_wasm::{HeaderKind, LogLevel};
+use gatetrace_abi::http_wasm::{BodyKind, HeaderKind, LogLevel};
 
 /// Largest value a getter accepts (Traefik's default header limit is 1 MiB); a longer one reads
 /// as empty, so a hostile request can never make the plugin allocate without bound.
@@ -86,6 +86,12 @@ pub trait Host {
     fn status_code(&mut self) -> u16;
     /// Wall clock, nanoseconds since the Unix epoch.
     fn now_unix_ns(&mut self) -> u64;
+    /// Reads the next bytes of body `kind` into `dst` (non-empty): `(eof, written)`.
+    /// The request body before `next` (what is read is consumed: write it back); the response
+    /// body only when buffered.
+    fn read_body(&mut self, kind: BodyKind, dst: &mut [u8]) -> (bool, usize);
+    /// Replaces body `kind` with `body`.
+    fn write_body(&mut self, kind: BodyKind, body: &[u8]);
 }
 
 /// A scripted host for the crate's tests.

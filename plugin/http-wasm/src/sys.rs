@@ -3,7 +3,7 @@
 //! Built for wasm32 only (clippy also checks it natively; it never links there).
 #![allow(unsafe_code)]
 
-use gatetrace_abi::http_wasm::{Features, HeaderKind, LogLevel};
+use gatetrace_abi::http_wasm::{BodyKind, Features, HeaderKind, LogLevel, unpack_eof_len};
 
 #[link(wasm_import_module = "http_handler")]
 unsafe extern "C" {
@@ -41,6 +41,10 @@ unsafe extern "C" {
     fn raw_remove_header(kind: i32, name: *const u8, name_len: i32);
     #[link_name = "get_status_code"]
     fn raw_get_status_code() -> i32;
+    #[link_name = "read_body"]
+    fn raw_read_body(kind: i32, buf: *mut u8, buf_limit: i32) -> i64;
+    #[link_name = "write_body"]
+    fn raw_write_body(kind: i32, body: *const u8, body_len: i32);
 }
 
 unsafe extern "C" {
@@ -138,6 +142,21 @@ pub fn remove_header(kind: HeaderKind, name: &[u8]) {
 pub fn get_status_code() -> i32 {
     // SAFETY: plain integer call; callers only make it with response buffering enabled.
     unsafe { raw_get_status_code() }
+}
+
+/// Reads the next bytes of body `kind` into `buf` (non-empty); returns whether the body ended
+/// and how many bytes were written.
+pub fn read_body(kind: BodyKind, buf: &mut [u8]) -> (bool, usize) {
+    // SAFETY: the host writes at most `buf.len()` bytes at `buf` (buf_limit protocol).
+    let packed = unsafe { raw_read_body(kind as i32, buf.as_mut_ptr(), i32_len(buf)) };
+    let (eof, len) = unpack_eof_len(packed);
+    (eof, (len as usize).min(buf.len()))
+}
+
+/// Replaces body `kind` with `body` (the first call of a request replaces, later ones append).
+pub fn write_body(kind: BodyKind, body: &[u8]) {
+    // SAFETY: the host only reads the live slice.
+    unsafe { raw_write_body(kind as i32, body.as_ptr(), i32_len(body)) }
 }
 
 // ---- WASI preview 1: just what the spool needs, on a cached preopened directory fd ----

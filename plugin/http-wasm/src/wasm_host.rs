@@ -1,7 +1,7 @@
 //! The real host behind the adapter's traits: [`WasmHost`] (the [`Host`] calls over the
 //! `http_handler` imports) and [`WasiDir`] (the spool directory over WASI preview 1).
 
-use gatetrace_abi::http_wasm::{Features, HeaderKind, LogLevel, unpack_count_len};
+use gatetrace_abi::http_wasm::{BodyKind, Features, HeaderKind, LogLevel, unpack_count_len};
 
 use crate::host::{Buf, Host};
 use crate::spool::{SpoolDir, StdDir, locate};
@@ -138,6 +138,14 @@ impl Host for WasmHost {
 
     fn status_code(&mut self) -> u16 {
         u16::try_from(sys::get_status_code()).unwrap_or(0)
+    }
+
+    fn read_body(&mut self, kind: BodyKind, dst: &mut [u8]) -> (bool, usize) {
+        sys::read_body(kind, dst)
+    }
+
+    fn write_body(&mut self, kind: BodyKind, body: &[u8]) {
+        sys::write_body(kind, body);
     }
 
     fn now_unix_ns(&mut self) -> u64 {

@@ -1,12 +1,13 @@
 //! The HTTP context: drives the core exchange on request and response headers (ids and trace
-//! context upstream, classification) and in `on_log` finishes the record and only enqueues it.
+//! context upstream, classification), copies MCP bodies chunk by chunk without ever pausing
+//! them, and in `on_log` finishes the record and only enqueues it.
 
 use std::rc::Rc;
 
 use gatetrace_core::exchange::{Exchange, HeaderEdits, HeaderLookup, RequestHead};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::props;
 use crate::shared::{PluginShared, now_unix_ns};
@@ -41,6 +42,9 @@ pub struct Http {
     exchange: Option<Exchange>,
     /// `:status` from the response headers, when they came.
     status: Option<u16>,
+    /// An MCP request body being copied (the core's `request_body_wanted` bytes at most), and
+    /// how many bytes the core expects.
+    request_body: Option<(Vec<u8>, usize)>,
 }
 
 impl Http {
@@ -51,6 +55,7 @@ impl Http {
             context_id,
             exchange: None,
             status: None,
+            request_body: None,
         }
     }
 }
@@ -134,7 +139,29 @@ impl HttpContext for Http {
         exchange
             .upstream(&shared.config)
             .apply_to_request(&mut HostEdits);
+        self.request_body = exchange
+            .request_body_wanted()
+            .map(|length| (Vec::with_capacity(length), length));
         self.exchange = Some(exchange);
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // Copied, never held: the chunk goes on at once (always `Continue`).
+        let (Some(exchange), Some((copy, length))) = (&mut self.exchange, &mut self.request_body)
+        else {
+            return Action::Continue;
+        };
+        let room = (*length + 1).saturating_sub(copy.len()).min(body_size);
+        if room > 0
+            && let Ok(Some(chunk)) = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, room)
+        {
+            copy.extend_from_slice(&chunk);
+        }
+        if end_of_stream {
+            exchange.request_body(copy);
+            self.request_body = None;
+        }
         Action::Continue
     }
 
@@ -152,10 +179,32 @@ impl HttpContext for Http {
         Action::Continue
     }
 
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // Scanned as it passes (memory bounded by `mcpBodyLimit`), never paused.
+        let (Some(shared), Some(exchange)) = (&self.shared, &mut self.exchange) else {
+            return Action::Continue;
+        };
+        if !exchange.response_body_wanted() {
+            return Action::Continue;
+        }
+        if body_size > 0
+            && let Ok(Some(chunk)) =
+                hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
+        {
+            exchange.response_chunk(&shared.config, &chunk);
+        }
+        if end_of_stream {
+            exchange.response_end();
+        }
+        Action::Continue
+    }
+
     fn on_log(&mut self) {
-        let (Some(shared), Some(exchange)) = (&self.shared, self.exchange.take()) else {
+        let (Some(shared), Some(mut exchange)) = (&self.shared, self.exchange.take()) else {
             return;
         };
+        // A body cut short still gives its outcome (unknown, with a reason).
+        exchange.response_end();
         let status = self.status.or_else(|| {
             hostcalls::get_property(vec!["response", "code"])
                 .ok()

@@ -12,6 +12,8 @@ use std::process::Command;
 use axum::body::Body;
 use axum::http::Request;
 use gatetrace_collector::{Collector, Config};
+use gatetrace_core::mcp::MessageKind;
+use gatetrace_core::mcp::facts::McpFacts;
 use gatetrace_core::record::{HostKind, Record, Session, SessionEvent};
 use gatetrace_core::testing::ndjson_line;
 use http_body_util::BodyExt as _;
@@ -24,7 +26,7 @@ fn monitoring() -> PathBuf {
 /// Identifiers starting with one of the collector's prefixes.
 fn metric_names(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for prefix in ["mcp_oauth_", "gatetrace_collector_"] {
+    for prefix in ["mcp_oauth_", "gatetrace_collector_", "mcp_server_"] {
         let mut rest = text;
         while let Some(at) = rest.find(prefix) {
             let before = rest[..at].chars().next_back();
@@ -69,7 +71,17 @@ async fn rules_and_dashboard_name_only_metrics_the_collector_serves() {
         status: Some(200),
         ..stream.clone()
     };
-    let line = ndjson_line(&stream) + &ndjson_line(&plain);
+    // And an MCP tool call (the MCP operations histogram).
+    let tool_call = Record {
+        mcp: Some(McpFacts {
+            kind: Some(MessageKind::Request),
+            method: Some("tools/call".into()),
+            tool: Some("search".into()),
+            ..McpFacts::default()
+        }),
+        ..plain.clone()
+    };
+    let line = ndjson_line(&stream) + &ndjson_line(&plain) + &ndjson_line(&tool_call);
     let response = collector
         .app()
         .oneshot(Request::post("/v1/records").body(Body::from(line)).unwrap())

@@ -1,5 +1,5 @@
 //! End to end: the collector binary exports spans to a real OTLP receiver (Arize Phoenix) over
-//! gRPC and HTTP/protobuf, configured through the standard `OTEL_EXPORTER_OTLP_*` variables;
+//! gRPC and HTTP/protobuf, plain and gzipped, configured through the standard `OTEL_EXPORTER_OTLP_*` variables;
 //! Phoenix's REST API shows the records' exact ids, parents, times and attributes, and no span
 //! for unsampled records.
 
@@ -124,6 +124,7 @@ fn export_run(phoenix: &Phoenix, dir: &Path, run: u64, env: &[(&str, String)]) {
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         "OTEL_EXPORTER_OTLP_PROTOCOL",
         "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
         "OTEL_SERVICE_NAME",
     ] {
         command.env_remove(name);
@@ -271,6 +272,32 @@ fn spans_reach_phoenix_over_grpc_and_http_protobuf() {
             (
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
                 format!("http://127.0.0.1:{}/v1/traces", phoenix.http_port),
+            ),
+        ],
+    );
+    // gzip bodies (`OTEL_EXPORTER_OTLP_COMPRESSION`), over gRPC and over HTTP/protobuf.
+    export_run(
+        &phoenix,
+        dir.path(),
+        4,
+        &[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".into()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", phoenix.grpc_port),
+            ),
+        ],
+    );
+    export_run(
+        &phoenix,
+        dir.path(),
+        5,
+        &[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".into()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", phoenix.http_port),
             ),
         ],
     );

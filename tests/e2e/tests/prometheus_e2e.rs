@@ -1,12 +1,14 @@
 //! End to end: real Prometheus (with exemplar storage) scrapes the collector binary after known
 //! records were ingested; PromQL returns the exact counts and the exemplars carry trace ids of
-//! sampled requests only.
+//! sampled requests only, for the request and the MCP operations histograms alike.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use gatetrace_core::mcp::MessageKind;
+use gatetrace_core::mcp::facts::McpFacts;
 use gatetrace_core::record::{HostKind, Record, TokenResult};
 use serde_json::Value;
 use testkit::ChildGuard;
@@ -112,6 +114,13 @@ fn records() -> Vec<Record> {
                 service: spec.service.into(),
                 token: spec.token,
                 host_kind: HostKind::Envoy,
+                // Every `POST /mcp` is a call of the tool `search`.
+                mcp: (spec.method == "POST" && spec.endpoint == "/mcp").then(|| McpFacts {
+                    kind: Some(MessageKind::Request),
+                    method: Some("tools/call".into()),
+                    tool: Some("search".into()),
+                    ..McpFacts::default()
+                }),
                 ..Record::example(n + 1)
             });
         }
@@ -284,6 +293,33 @@ fn prometheus_scrapes_exact_counts_and_sampled_exemplars() {
         "{counts:?}"
     );
     assert!(!counts.contains_key("service=other-api,method=GET,endpoint=/mcp"));
+    // The MCP operations histogram: the tool calls, the 503s with their status as error_type
+    // (Prometheus stores an empty label as absent).
+    let operations = vector(
+        &http,
+        prom,
+        "mcp_server_operation_duration_seconds_count",
+        &[
+            "service",
+            "mcp_method_name",
+            "gen_ai_tool_name",
+            "error_type",
+        ],
+    );
+    let expected_operations: BTreeMap<String, f64> = [
+        (
+            "service=mcp-api,mcp_method_name=tools/call,gen_ai_tool_name=search,error_type=",
+            7.0,
+        ),
+        (
+            "service=other-api,mcp_method_name=tools/call,gen_ai_tool_name=search,error_type=503",
+            2.0,
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(operations, expected_operations);
 
     // Exemplars: the trace ids must be among the sampled, non-stream records' ids.
     let sampled: HashSet<&str> = sent
@@ -358,4 +394,51 @@ fn prometheus_scrapes_exact_counts_and_sampled_exemplars() {
     .map(|(key, spec)| (key.to_owned(), vec![latest_sampled(spec)]))
     .collect();
     assert_eq!(seen, expected_exemplars);
+
+    // The MCP histogram's exemplars: the same latest sampled tool calls, in the semconv buckets.
+    let url = format!(
+        "http://127.0.0.1:{prom}/api/v1/query_exemplars?query={}&start={}&end={}",
+        encode("mcp_server_operation_duration_seconds_bucket"),
+        now - 3600,
+        now + 3600
+    );
+    let mut series = Vec::new();
+    testkit::wait_until(
+        "MCP exemplars in Prometheus",
+        Duration::from_secs(30),
+        || {
+            series = http
+                .get(&url)
+                .and_then(|(_, body)| prom_data(body))
+                .and_then(|d| d.as_array().cloned())
+                .unwrap_or_default();
+            series.len() >= 2
+        },
+    );
+    let seen: BTreeMap<String, Vec<String>> = series
+        .iter()
+        .map(|s| {
+            let labels = &s["seriesLabels"];
+            let key = format!(
+                "{} le={}",
+                labels["service"].as_str().unwrap(),
+                labels["le"].as_str().unwrap()
+            );
+            let ids = s["exemplars"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["labels"]["trace_id"].as_str().unwrap().to_owned())
+                .collect();
+            (key, ids)
+        })
+        .collect();
+    let expected: BTreeMap<String, Vec<String>> = [
+        ("mcp-api le=0.01", &SPECS[0]),
+        ("other-api le=10.0", &SPECS[4]),
+    ]
+    .into_iter()
+    .map(|(key, spec)| (key.to_owned(), vec![latest_sampled(spec)]))
+    .collect();
+    assert_eq!(seen, expected);
 }

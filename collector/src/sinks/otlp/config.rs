@@ -10,7 +10,7 @@ use percent_encoding::percent_decode_str;
 
 /// Time budget of one batch export in milliseconds, retries included.
 const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// Spans held for export at most.
+/// Spans held for export at most (waiting or in an export request).
 const DEFAULT_QUEUE_CAPACITY: u32 = 4096;
 /// Spans per export request at most.
 const DEFAULT_BATCH_SIZE: u32 = 512;
@@ -18,6 +18,8 @@ const DEFAULT_BATCH_SIZE: u32 = 512;
 const DEFAULT_BATCH_DELAY_MS: u64 = 1000;
 /// Retries of a failed export.
 const DEFAULT_MAX_RETRIES: u32 = 3;
+/// Export requests in flight at once at most.
+const DEFAULT_MAX_CONCURRENT_EXPORTS: u32 = 4;
 
 /// Wire protocol of the OTLP exporter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -29,6 +31,18 @@ pub enum OtlpProtocol {
     /// OTLP over HTTP with a protobuf body (default port 4318, path `/v1/traces`).
     #[value(name = "http/protobuf", alias = "http-protobuf")]
     HttpProtobuf,
+}
+
+/// Compression of export request bodies (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OtlpCompression {
+    /// Bodies sent as they are (the OTLP default).
+    #[default]
+    #[value(name = "none")]
+    None,
+    /// gzip: `Content-Encoding: gzip` over HTTP, `grpc-encoding: gzip` over gRPC.
+    #[value(name = "gzip")]
+    Gzip,
 }
 
 /// OTLP span export options. Without an endpoint, spans are disabled.
@@ -75,6 +89,17 @@ pub struct OtlpConfig {
     )]
     pub headers: Option<String>,
 
+    /// Body compression: `none` or `gzip`.
+    #[arg(
+        id = "otlp_compression",
+        value_name = "COMPRESSION",
+        long = "otlp-compression",
+        env = "OTEL_EXPORTER_OTLP_COMPRESSION",
+        value_enum,
+        default_value_t = OtlpCompression::default()
+    )]
+    pub compression: OtlpCompression,
+
     /// Time budget of one batch export in milliseconds, retries included.
     #[arg(
         id = "otlp_timeout_ms", value_name = "MS", long = "otlp-timeout-ms",
@@ -84,7 +109,8 @@ pub struct OtlpConfig {
     )]
     pub timeout_ms: u64,
 
-    /// Spans held for export at most; when full, new spans are dropped and counted.
+    /// Spans held for export at most, waiting or in an export request; when full, new spans
+    /// are dropped and counted.
     #[arg(
         id = "otlp_queue_capacity", value_name = "N", long = "otlp-queue-capacity",
         env = "GATETRACE_OTLP_QUEUE_CAPACITY",
@@ -122,6 +148,15 @@ pub struct OtlpConfig {
     )]
     pub max_retries: u32,
 
+    /// Export requests in flight at once at most (each up to one batch).
+    #[arg(
+        id = "otlp_max_concurrent_exports", value_name = "N", long = "otlp-max-concurrent-exports",
+        env = "GATETRACE_OTLP_MAX_CONCURRENT_EXPORTS",
+        default_value_t = DEFAULT_MAX_CONCURRENT_EXPORTS,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_concurrent_exports: u32,
+
     /// `service.name` of every span's resource. Unset: the record's own `service`.
     #[arg(
         id = "otlp_service_name",
@@ -140,11 +175,13 @@ impl Default for OtlpConfig {
             traces_endpoint: None,
             protocol: OtlpProtocol::default(),
             headers: None,
+            compression: OtlpCompression::default(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             batch_size: DEFAULT_BATCH_SIZE,
             batch_delay_ms: DEFAULT_BATCH_DELAY_MS,
             max_retries: DEFAULT_MAX_RETRIES,
+            max_concurrent_exports: DEFAULT_MAX_CONCURRENT_EXPORTS,
             service_name: None,
         }
     }
@@ -158,11 +195,13 @@ impl fmt::Debug for OtlpConfig {
             .field("traces_endpoint", &self.traces_endpoint)
             .field("protocol", &self.protocol)
             .field("headers", &self.headers.as_ref().map(|_| "<redacted>"))
+            .field("compression", &self.compression)
             .field("timeout_ms", &self.timeout_ms)
             .field("queue_capacity", &self.queue_capacity)
             .field("batch_size", &self.batch_size)
             .field("batch_delay_ms", &self.batch_delay_ms)
             .field("max_retries", &self.max_retries)
+            .field("max_concurrent_exports", &self.max_concurrent_exports)
             .field("service_name", &self.service_name)
             .finish()
     }
@@ -196,6 +235,10 @@ impl OtlpConfig {
             ("otlp queue_capacity", u64::from(self.queue_capacity)),
             ("otlp batch_size", u64::from(self.batch_size)),
             ("otlp batch_delay_ms", self.batch_delay_ms),
+            (
+                "otlp max_concurrent_exports",
+                u64::from(self.max_concurrent_exports),
+            ),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -313,6 +356,8 @@ mod tests {
             "--otlp-batch-size=5",
             "--otlp-max-retries=0",
             "--otlp-service-name=gw",
+            "--otlp-compression=gzip",
+            "--otlp-max-concurrent-exports=2",
         ])
         .unwrap();
         assert_eq!(cli.otlp.protocol, OtlpProtocol::HttpProtobuf);
@@ -325,12 +370,16 @@ mod tests {
             (10, 5, 0)
         );
         assert_eq!(cli.otlp.service_name.as_deref(), Some("gw"));
+        assert_eq!(cli.otlp.compression, OtlpCompression::Gzip);
+        assert_eq!(cli.otlp.max_concurrent_exports, 2);
         let standard = Cli::try_parse_from(["c", "--otlp-protocol=http/protobuf"]).unwrap();
         assert_eq!(standard.otlp.protocol, OtlpProtocol::HttpProtobuf);
         for bad in [
             "--otlp-protocol=http/json",
             "--otlp-queue-capacity=0",
             "--otlp-timeout-ms=0",
+            "--otlp-compression=zstd",
+            "--otlp-max-concurrent-exports=0",
         ] {
             assert!(Cli::try_parse_from(["c", bad]).is_err(), "{bad}");
         }

@@ -3,10 +3,12 @@
 //! when full, so a down trace backend costs bounded memory and never blocks ingestion.
 
 pub mod config;
+mod mcp_span;
+mod request;
 mod span;
+mod transport;
 mod worker;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,15 +17,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use gatetrace_core::record::Record;
-use opentelemetry::InstrumentationScope;
-use opentelemetry_otlp::{
-    RetryPolicy, WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _,
-};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 
 use self::config::{OtlpConfig, OtlpProtocol};
-use self::span::span_data;
-use self::worker::{ExportCounters, ExportWorker, QueuedSpan};
+use self::span::proto_span;
+use self::transport::Transport;
+use self::worker::{Delivery, ExportCounters, ExportWorker, QueuedSpan};
 use super::span_sink::{SpanSink, SpanSinkStats};
 
 /// Builds the span exporter, or `None` when no endpoint is configured (spans disabled).
@@ -35,15 +35,16 @@ pub fn exporter(config: &OtlpConfig) -> anyhow::Result<Option<Arc<dyn SpanSink>>
     Ok(OtlpSink::start(config)?.map(|sink| Arc::new(sink) as Arc<dyn SpanSink>))
 }
 
-/// The [`SpanSink`] over `opentelemetry-otlp`: `offer` converts and enqueues without waiting;
-/// one task batches and exports.
+/// The OTLP [`SpanSink`]: `offer` builds the protobuf span and enqueues it without waiting;
+/// one task batches, encodes and keeps up to N export requests in flight.
 #[derive(Debug)]
 pub struct OtlpSink {
     queue: mpsc::Sender<QueuedSpan>,
     flush_requests: mpsc::Sender<oneshot::Sender<()>>,
     counters: Arc<ExportCounters>,
+    /// Spans held at most, waiting or in a request (`queued` never exceeds it).
+    capacity: u64,
     service_name: Option<Arc<str>>,
-    scope: InstrumentationScope,
     closed: AtomicBool,
 }
 
@@ -61,71 +62,51 @@ impl OtlpSink {
         let runtime = tokio::runtime::Handle::try_current()
             .context("the OTLP exporter must be started inside a tokio runtime")?;
         let _guard = runtime.enter();
-        let exporter = build_exporter(config, &url)?;
+        let headers = config.parsed_headers()?;
+        let transport = match config.protocol {
+            OtlpProtocol::Grpc => Transport::grpc(&url, &headers, config.compression)?,
+            OtlpProtocol::HttpProtobuf => Transport::http(&url, &headers, config.compression)?,
+        };
         let (queue, queue_rx) = mpsc::channel(config.queue_capacity as usize);
         let (flush_requests, flush_requests_rx) = mpsc::channel(4);
         let counters = Arc::new(ExportCounters::default());
         let worker = ExportWorker {
-            exporter,
+            delivery: Arc::new(Delivery {
+                transport,
+                compression: config.compression,
+                max_retries: config.max_retries,
+                timeout: Duration::from_millis(config.timeout_ms),
+                url: url.clone(),
+            }),
             queue: queue_rx,
             flush_requests: flush_requests_rx,
             counters: Arc::clone(&counters),
             batch_size: config.batch_size as usize,
             batch_delay: Duration::from_millis(config.batch_delay_ms),
-            url: url.clone(),
-            resources: HashMap::new(),
+            max_in_flight: config.max_concurrent_exports as usize,
+            scope: request::scope(),
+            in_flight: JoinSet::new(),
         };
         runtime.spawn(worker.run());
-        tracing::info!(endpoint = %url, protocol = ?config.protocol, "OTLP span export enabled");
+        tracing::info!(
+            endpoint = %url,
+            protocol = ?config.protocol,
+            compression = ?config.compression,
+            "OTLP span export enabled"
+        );
         Ok(Some(Self {
             queue,
             flush_requests,
             counters,
+            capacity: u64::from(config.queue_capacity),
             service_name: config.service_name.as_deref().map(Arc::from),
-            scope: InstrumentationScope::builder("gatetrace-collector")
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .build(),
             closed: AtomicBool::new(false),
         }))
     }
-}
 
-fn build_exporter(
-    config: &OtlpConfig,
-    url: &str,
-) -> anyhow::Result<opentelemetry_otlp::SpanExporter> {
-    let timeout = Duration::from_millis(config.timeout_ms);
-    let retry = RetryPolicy::recommended().with_max_retries(config.max_retries as usize);
-    let headers = config.parsed_headers()?;
-    let built = match config.protocol {
-        OtlpProtocol::Grpc => {
-            let mut metadata = tonic::metadata::MetadataMap::new();
-            for (key, value) in &headers {
-                let key = tonic::metadata::MetadataKey::from_bytes(key.as_bytes())
-                    .with_context(|| format!("OTLP header {key:?} is not valid gRPC metadata"))?;
-                let value = value.parse().with_context(|| {
-                    format!("OTLP header {key:?}: value is not valid gRPC metadata")
-                })?;
-                metadata.insert(key, value);
-            }
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(url)
-                .with_timeout(timeout)
-                .with_metadata(metadata)
-                .with_retry_policy(retry)
-                .build()
-        }
-        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(url)
-            .with_timeout(timeout)
-            .with_headers(headers)
-            .with_retry_policy(retry)
-            .build(),
-    };
-    built.context("building the OTLP span exporter")
+    fn drop_one(&self) {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl SpanSink for OtlpSink {
@@ -133,11 +114,13 @@ impl SpanSink for OtlpSink {
         if !record.sampled {
             return;
         }
-        if self.closed.load(Ordering::Relaxed) || self.queue.capacity() == 0 {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if self.closed.load(Ordering::Relaxed)
+            || self.counters.queued.load(Ordering::Relaxed) >= self.capacity
+        {
+            self.drop_one();
             return;
         }
-        let Some(span) = span_data(record, &self.scope) else {
+        let Some(span) = proto_span(record).map(|span| request::encode_span(&span)) else {
             // Ids that are not valid W3C ids cannot make a span: given up on, like a failure.
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
             return;
@@ -146,11 +129,12 @@ impl SpanSink for OtlpSink {
             Some(name) => Arc::clone(name),
             None => Arc::from(record.service.as_str()),
         };
-        // Count before sending so the export task never decrements below zero.
-        self.counters.queued.fetch_add(1, Ordering::Relaxed);
-        if self.queue.try_send(QueuedSpan { service, span }).is_err() {
+        // Count before sending so the export task never decrements below zero; the count
+        // (waiting plus in flight) is the bound, checked again for concurrent offers.
+        let held = self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        if held >= self.capacity || self.queue.try_send(QueuedSpan { service, span }).is_err() {
             self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            self.drop_one();
         }
     }
 
@@ -231,7 +215,6 @@ mod tests {
             ..OtlpConfig::default()
         };
         let sink = OtlpSink::start(&cfg).unwrap().unwrap();
-        let scope = InstrumentationScope::builder("t").build();
         for broken in [
             Record {
                 trace_id: "0".repeat(32),
@@ -254,7 +237,7 @@ mod tests {
                 ..record(1)
             },
         ] {
-            assert!(span_data(&broken, &scope).is_none(), "{broken:?}");
+            assert!(proto_span(&broken).is_none(), "{broken:?}");
             sink.offer(&broken);
         }
         assert_eq!(sink.stats().failed, 5);

@@ -1,118 +1,151 @@
-//! One OTLP span from one sampled record: the record's own trace, span and parent ids, its
-//! wall-clock start and end, kind SERVER, and the OpenTelemetry HTTP semantic-convention
-//! attributes.
-
-use std::time::{Duration, SystemTime};
+//! One OTLP protobuf span straight from one sampled record (no SDK span in between): the
+//! record's own trace, span and parent ids, its wall-clock start and end, kind SERVER, and the
+//! OpenTelemetry HTTP semantic-convention attributes.
 
 use gatetrace_core::record::Record;
-use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
-};
-use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use opentelemetry_proto::tonic::trace::v1::{Span, SpanFlags, Status};
+
+use super::mcp_span::mcp_span;
+
+/// W3C trace flag `sampled`: every exported span was sampled by the plugin.
+const TRACE_FLAG_SAMPLED: u32 = 0x01;
+/// Attributes of a span at most: 12 HTTP ones, plus 8 MCP ones on MCP routes.
+const HTTP_ATTRIBUTES: usize = 12;
+const MCP_ATTRIBUTES: usize = 8;
 
 /// The span for one sampled record, or `None` when its ids are not valid W3C ids.
-pub(super) fn span_data(record: &Record, scope: &InstrumentationScope) -> Option<SpanData> {
-    let trace_id = parse_id(&record.trace_id, 32, TraceId::from_hex, &TraceId::INVALID)?;
-    let span_id = parse_id(&record.span_id, 16, SpanId::from_hex, &SpanId::INVALID)?;
+pub(super) fn proto_span(record: &Record) -> Option<Span> {
+    let trace_id = parse_id::<16>(&record.trace_id)?;
+    let span_id = parse_id::<8>(&record.span_id)?;
     let parent_span_id = match &record.parent_span_id {
-        Some(parent) => parse_id(parent, 16, SpanId::from_hex, &SpanId::INVALID)?,
-        None => SpanId::INVALID,
+        Some(parent) => parse_id::<8>(parent)?.to_vec(),
+        None => Vec::new(),
     };
-    let start_time = SystemTime::UNIX_EPOCH + Duration::from_nanos(record.start_unix_ns);
-    let end_time = start_time + Duration::from_nanos(record.duration_ns);
+    // The parent, when there is one, is the incoming `traceparent`'s span: remote.
+    let mut flags = TRACE_FLAG_SAMPLED | SpanFlags::ContextHasIsRemoteMask as u32;
+    if record.parent_span_id.is_some() {
+        flags |= SpanFlags::ContextIsRemoteMask as u32;
+    }
 
-    let mut attributes = Vec::with_capacity(12);
-    attributes.push(KeyValue::new("http.request.method", record.method.clone()));
-    attributes.push(KeyValue::new("http.route", record.endpoint.clone()));
+    let mcp_room = if record.mcp.is_some() || record.session.is_some() {
+        MCP_ATTRIBUTES
+    } else {
+        0
+    };
+    let mut attributes = Vec::with_capacity(HTTP_ATTRIBUTES + mcp_room);
+    attributes.push(string("http.request.method", &record.method));
+    attributes.push(string("http.route", &record.endpoint));
     if let Some(status) = record.status {
-        attributes.push(KeyValue::new(
-            "http.response.status_code",
-            i64::from(status),
-        ));
+        attributes.push(int("http.response.status_code", i64::from(status)));
     }
     if let Some(host) = &record.host {
         let (address, port) = split_host_port(host);
-        attributes.push(KeyValue::new("server.address", address.to_owned()));
+        attributes.push(string("server.address", address));
         if let Some(port) = port {
-            attributes.push(KeyValue::new("server.port", i64::from(port)));
+            attributes.push(int("server.port", i64::from(port)));
         }
     }
     if let Some(client) = &record.client_addr {
-        attributes.push(KeyValue::new("client.address", client.clone()));
+        attributes.push(string("client.address", client));
     }
     if let Some(agent) = &record.user_agent {
-        attributes.push(KeyValue::new("user_agent.original", agent.clone()));
+        attributes.push(string("user_agent.original", agent));
     }
     if let Some(bytes) = record.request_bytes {
-        attributes.push(KeyValue::new(
-            "http.request.body.size",
-            saturating_i64(bytes),
-        ));
+        attributes.push(int("http.request.body.size", saturating_i64(bytes)));
     }
     if let Some(bytes) = record.response_bytes {
-        attributes.push(KeyValue::new(
-            "http.response.body.size",
-            saturating_i64(bytes),
-        ));
+        attributes.push(int("http.response.body.size", saturating_i64(bytes)));
     }
-    attributes.push(KeyValue::new(
-        "gatetrace.request_id",
-        record.request_id.clone(),
+    attributes.push(string("gatetrace.request_id", &record.request_id));
+    attributes.push(attribute(
+        "gatetrace.streamed",
+        Value::BoolValue(record.streamed),
     ));
-    attributes.push(KeyValue::new("gatetrace.streamed", record.streamed));
-    let server_error = record.status.is_some_and(|s| s >= 500);
-    if server_error {
-        // Semconv: a server span's `error.type` is the status code when it is 5xx.
-        attributes.push(KeyValue::new(
-            "error.type",
-            record.status.unwrap_or_default().to_string(),
-        ));
+    let mcp = mcp_span(record, &mut attributes);
+    // Semconv: `error.type` is the JSON-RPC error code or `tool_error` on an MCP operation,
+    // else the status code when it is 5xx; the span's status is ERROR with it.
+    let error_type = mcp
+        .error_type
+        .or_else(|| record.status.filter(|s| *s >= 500).map(|s| s.to_string()));
+    if let Some(error_type) = &error_type {
+        attributes.push(string("error.type", error_type));
     }
 
-    // Semconv span name `{method} {route}`, with `HTTP` for a method outside the known set.
-    let method = if record.method == "_OTHER" {
-        "HTTP"
-    } else {
-        &record.method
-    };
-    Some(SpanData {
-        span_context: SpanContext::new(
-            trace_id,
-            span_id,
-            TraceFlags::SAMPLED,
-            false,
-            TraceState::default(),
-        ),
+    // Semconv span name: `{mcp.method.name} {tool or prompt}` for an MCP operation, else
+    // `{method} {route}` with `HTTP` for a method outside the known set.
+    let name = mcp.name.unwrap_or_else(|| {
+        let method = if record.method == "_OTHER" {
+            "HTTP"
+        } else {
+            &record.method
+        };
+        format!("{method} {}", record.endpoint)
+    });
+    Some(Span {
+        trace_id: trace_id.to_vec(),
+        span_id: span_id.to_vec(),
+        trace_state: String::new(),
         parent_span_id,
-        parent_span_is_remote: record.parent_span_id.is_some(),
-        span_kind: SpanKind::Server,
-        name: format!("{method} {}", record.endpoint).into(),
-        start_time,
-        end_time,
+        flags,
+        name,
+        kind: SpanKind::Server as i32,
+        start_time_unix_nano: record.start_unix_ns,
+        end_time_unix_nano: record.start_unix_ns.saturating_add(record.duration_ns),
         attributes,
         dropped_attributes_count: 0,
-        events: SpanEvents::default(),
-        links: SpanLinks::default(),
-        status: if server_error {
-            Status::error("")
-        } else {
-            Status::Unset
-        },
-        instrumentation_scope: scope.clone(),
+        events: Vec::new(),
+        dropped_events_count: 0,
+        links: Vec::new(),
+        dropped_links_count: 0,
+        status: Some(Status {
+            message: String::new(),
+            code: if error_type.is_some() {
+                StatusCode::Error as i32
+            } else {
+                StatusCode::Unset as i32
+            },
+        }),
     })
 }
 
-fn parse_id<T: PartialEq>(
-    hex: &str,
-    len: usize,
-    parse: impl Fn(&str) -> Result<T, std::num::ParseIntError>,
-    invalid: &T,
-) -> Option<T> {
-    if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// A string attribute.
+pub(super) fn string(key: &str, value: &str) -> KeyValue {
+    attribute(key, Value::StringValue(value.to_owned()))
+}
+
+/// An integer attribute.
+pub(super) fn int(key: &str, value: i64) -> KeyValue {
+    attribute(key, Value::IntValue(value))
+}
+
+fn attribute(key: &str, value: Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        // The profiles signal's string-table index; unused in traces.
+        key_strindex: 0,
+    }
+}
+
+/// The bytes of a W3C id of `N` bytes written as `2 N` hex digits, `None` when malformed or
+/// all zero (the invalid id).
+fn parse_id<const N: usize>(hex: &str) -> Option<[u8; N]> {
+    let digits = hex.as_bytes();
+    if digits.len() != 2 * N {
         return None;
     }
-    parse(hex).ok().filter(|id| id != invalid)
+    let mut id = [0u8; N];
+    for (byte, pair) in id.iter_mut().zip(digits.chunks_exact(2)) {
+        let high = char::from(pair[0]).to_digit(16)?;
+        let low = char::from(pair[1]).to_digit(16)?;
+        *byte = (high << 4 | low) as u8;
+    }
+    id.iter().any(|b| *b != 0).then_some(id)
 }
 
 fn saturating_i64(n: u64) -> i64 {
@@ -154,5 +187,25 @@ mod tests {
         assert_eq!(split_host_port("[2001:db8::1]"), ("2001:db8::1", None));
         assert_eq!(split_host_port("2001:db8::1"), ("2001:db8::1", None));
         assert_eq!(split_host_port("host:notaport"), ("host:notaport", None));
+    }
+
+    #[test]
+    fn ids_are_w3c_hex_and_never_all_zero() {
+        assert_eq!(
+            parse_id::<8>("00f067aa0ba902b7"),
+            Some([0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7])
+        );
+        assert_eq!(
+            parse_id::<8>("00F067AA0BA902B7").map(|id| id[1]),
+            Some(0xf0)
+        );
+        for bad in [
+            "0000000000000000",
+            "+0f067aa0ba902b7",
+            "00f067aa0ba902b",
+            "zz",
+        ] {
+            assert_eq!(parse_id::<8>(bad), None, "{bad}");
+        }
     }
 }

@@ -23,6 +23,10 @@
 //! | `sessionId` | `"hash"` | MCP session id in records: `hash`, `raw` (printable ids ≤ 128 bytes only, else hashed), `off` |
 //! | `recordClientAddr` | `false` | put the client address in records |
 //! | `recordUserAgent` | `false` | put the user agent in records |
+//! | `mcpRoutes` | `["/mcp"]` | route templates of MCP endpoints (Streamable HTTP): their requests get MCP facts |
+//! | `mcpBodyLimit` | `65536` | largest MCP request body read (only with `Content-Length`) and response body or SSE event scanned (0–1048576) |
+//! | `mcpServerStreams` | `true` | `false`: the MCP servers answer every `POST` with JSON, so any `POST` but `subscriptions/listen` may be buffered |
+//! | `mcpBufferMethods` | see [`DEFAULT_BUFFERED_METHODS`] plus `notifications`, `responses`, `DELETE` | MCP operations whose response is buffered (Traefik learns status and outcome); `tools/call`, `resources/read`, `prompts/get`, `tasks/result`, `subscriptions/listen` are refused |
 //! | `spool` | see [`SpoolConfig`] | Traefik adapter: `dir`, `windowSecs`, `graceSecs`, `maxWindows` |
 //! | `collector` | see [`CollectorConfig`] | proxy-wasm adapter: `cluster`, `path`, `authority`, `token`, `timeoutMs`, `batchSize`, `maxBatchBytes`, `queueCapacity`, `tickMs`, `maxRetries` |
 //!
@@ -42,15 +46,25 @@ use serde_json::{Map, Value};
 
 pub use self::lenient_json::ConfigError;
 use self::lenient_json::{Obj, boolean, choice, expected, ratio, section, text, uint};
-use self::rules::{counter_rules, patterns, token_mode, token_rules};
+use self::rules::{buffer_methods, counter_rules, patterns, token_mode, token_rules};
 use crate::classify::{CounterRule, SessionIdMode, StatusMatch, TokenMode, TokenRule};
 use crate::ids::{DEFAULT_REQUEST_ID_MAX_LENGTH, RequestIdPolicy};
+use crate::mcp::policy::BufferPolicy;
+#[cfg(doc)]
+use crate::mcp::policy::DEFAULT_BUFFERED_METHODS;
 use crate::record::MAX_LINE_BYTES;
 use crate::route::{EndpointLimits, Method, RoutePattern};
 use crate::spool::SpoolLayout;
 
 /// Largest config document accepted.
 pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
+
+/// Default `mcpBodyLimit`: 64 KiB.
+pub const DEFAULT_MCP_BODY_LIMIT: usize = 64 * 1024;
+/// Largest `mcpBodyLimit` accepted.
+pub const MAX_MCP_BODY_LIMIT: u64 = 1 << 20;
+/// Default `mcpRoutes`.
+pub const DEFAULT_MCP_ROUTE: &str = "/mcp";
 
 /// When the adapter asks the host to buffer a response (Traefik needs it to see the status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -166,6 +180,15 @@ pub struct Config {
     pub record_user_agent: bool,
     pub spool: SpoolConfig,
     pub collector: CollectorConfig,
+    /// `mcpRoutes`: paths whose requests are MCP messages.
+    pub mcp_routes: Vec<RoutePattern>,
+    /// `mcpBodyLimit`: the most request body bytes read, and response body (or SSE event)
+    /// bytes scanned.
+    pub mcp_body_limit: usize,
+    /// `mcpServerStreams`: whether MCP servers may answer a `POST` with a stream.
+    pub mcp_server_streams: bool,
+    /// `mcpBufferMethods`: which MCP operations have their response buffered.
+    pub mcp_buffer_policy: BufferPolicy,
 }
 
 impl Default for Config {
@@ -197,6 +220,12 @@ impl Default for Config {
             record_user_agent: false,
             spool: SpoolConfig::default(),
             collector: CollectorConfig::default(),
+            mcp_routes: vec![
+                RoutePattern::parse(DEFAULT_MCP_ROUTE).unwrap_or_else(|_| unreachable!()),
+            ],
+            mcp_body_limit: DEFAULT_MCP_BODY_LIMIT,
+            mcp_server_streams: true,
+            mcp_buffer_policy: BufferPolicy::default(),
         }
     }
 }
@@ -322,6 +351,19 @@ impl Config {
         }
         if let Some(v) = obj.take("recordUserAgent") {
             config.record_user_agent = boolean(&obj.path("recordUserAgent"), v)?;
+        }
+        if let Some(v) = obj.take("mcpRoutes") {
+            config.mcp_routes = patterns(&obj.path("mcpRoutes"), v)?;
+        }
+        if let Some(v) = obj.take("mcpBodyLimit") {
+            config.mcp_body_limit =
+                uint(&obj.path("mcpBodyLimit"), v, 0, MAX_MCP_BODY_LIMIT)? as usize;
+        }
+        if let Some(v) = obj.take("mcpServerStreams") {
+            config.mcp_server_streams = boolean(&obj.path("mcpServerStreams"), v)?;
+        }
+        if let Some(v) = obj.take("mcpBufferMethods") {
+            config.mcp_buffer_policy = buffer_methods(&obj.path("mcpBufferMethods"), v)?;
         }
         if let Some(v) = obj.take("spool") {
             config.spool = spool(&obj.path("spool"), v)?;

@@ -1,10 +1,12 @@
 //! Config values that name routes: route templates (`routes`, `bufferRoutes`) and the
-//! classification rules (`tokenDefault`, `tokenRules`, `counters`).
+//! classification rules (`tokenDefault`, `tokenRules`, `counters`), and the MCP buffering
+//! allow-list (`mcpBufferMethods`).
 
 use serde_json::Value;
 
 use super::lenient_json::{ConfigError, ListItem, Obj, choice, expected, list, missing, objects};
 use crate::classify::{CounterRule, StatusMatch, TokenMode, TokenRule};
+use crate::mcp::policy::BufferPolicy;
 use crate::route::{Method, RoutePattern};
 
 fn pattern(path: &str, item: &Value) -> Result<RoutePattern, ConfigError> {
@@ -29,6 +31,29 @@ pub(super) fn patterns(path: &str, value: &Value) -> Result<Vec<RoutePattern>, C
             ListItem::Text(s) => pattern(&item_path, &Value::String(s.to_string())),
         })
         .collect()
+}
+
+/// `mcpBufferMethods`: a list of MCP methods, `notifications`, `responses`, `DELETE`; the
+/// error names the refused entry's index and value.
+pub(super) fn buffer_methods(path: &str, value: &Value) -> Result<BufferPolicy, ConfigError> {
+    let items = list(path, value)?;
+    let mut entries = Vec::with_capacity(items.len());
+    for (item_path, item) in &items {
+        let entry = match item {
+            ListItem::Json(Value::String(s)) => s.as_str(),
+            ListItem::Text(s) => s,
+            ListItem::Json(other) => return Err(expected(item_path, "an MCP method name", other)),
+        };
+        BufferPolicy::from_entries([entry]).map_err(|message| ConfigError {
+            path: item_path.clone(),
+            message,
+        })?;
+        entries.push(entry);
+    }
+    BufferPolicy::from_entries(entries).map_err(|message| ConfigError {
+        path: path.to_string(),
+        message,
+    })
 }
 
 pub(super) fn token_mode(path: &str, value: &Value) -> Result<TokenMode, ConfigError> {

@@ -8,7 +8,8 @@
 //! - [`response`]: the outcome of a JSON or SSE response body, fed whole or chunk by chunk;
 //! - [`policy`]: which operations may have their response buffered, and the status implied by
 //!   an unbuffered response's headers;
-//! - [`facts`]: [`facts::McpFacts`], what a record carries about one MCP exchange.
+//! - [`facts`]: [`facts::McpFacts`], what a record carries about one MCP exchange;
+//! - [`operation`]: the MCP state of one exchange, fed by the adapters through `Exchange`.
 
 use std::borrow::Cow;
 
@@ -20,6 +21,7 @@ use crate::hex::hex_string;
 pub mod facts;
 pub mod headers;
 mod json;
+pub mod operation;
 pub mod policy;
 pub mod request;
 pub mod response;

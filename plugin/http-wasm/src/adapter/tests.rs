@@ -7,14 +7,14 @@ use crate::spool::StdDir;
 use gatetrace_core::record::Record;
 use gatetrace_core::trace::parse_traceparent;
 
-fn config(dir: &std::path::Path, extra: &str) -> String {
+pub(super) fn config(dir: &std::path::Path, extra: &str) -> String {
     format!(
         r#"{{"service":"svc",{extra}"spool":{{"dir":"{}"}}}}"#,
         dir.display()
     )
 }
 
-fn plugin(host: &mut FakeHost) -> Plugin<StdDir> {
+pub(super) fn plugin(host: &mut FakeHost) -> Plugin<StdDir> {
     let env = Env {
         node: "node-a".into(),
     };
@@ -22,7 +22,7 @@ fn plugin(host: &mut FakeHost) -> Plugin<StdDir> {
 }
 
 /// Runs one request through both phases; returns the host calls of each phase.
-fn run<D: SpoolDir>(
+pub(super) fn run<D: SpoolDir>(
     plugin: &mut Plugin<D>,
     host: &mut FakeHost,
 ) -> (Vec<&'static str>, Vec<&'static str>) {
@@ -35,7 +35,7 @@ fn run<D: SpoolDir>(
     (request_calls, std::mem::take(&mut host.calls))
 }
 
-fn records(dir: &std::path::Path) -> Vec<Record> {
+pub(super) fn records(dir: &std::path::Path) -> Vec<Record> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -206,7 +206,10 @@ fn streams_are_never_buffered_and_never_asked_for_status() {
     }
     let recs = records(dir.path());
     assert_eq!(recs.len(), 3);
-    assert!(recs.iter().all(|r| r.streamed && r.status.is_none()));
+    // Unbuffered: the SSE content type implies 200 (issue 12), never read from the host.
+    assert!(recs.iter().all(|r| r.streamed
+        && r.status == Some(200)
+        && r.status_source == Some(gatetrace_core::mcp::StatusSource::Implied)));
 }
 
 #[test]

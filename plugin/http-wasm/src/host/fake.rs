@@ -1,7 +1,7 @@
 //! A scripted [`Host`] that logs every call and panics where Traefik's host would panic
 //! (reading the status of an unbuffered response), for the adapter's and headers' tests.
 
-use gatetrace_abi::http_wasm::{HeaderKind, LogLevel};
+use gatetrace_abi::http_wasm::{BodyKind, HeaderKind, LogLevel};
 
 use super::{Buf, Host};
 
@@ -25,6 +25,14 @@ pub(crate) struct FakeHost {
     /// Every `remove_header`'s name.
     pub(crate) removed: Vec<String>,
     pub(crate) logs: Vec<String>,
+    /// The request body still to read, and the most bytes one read returns.
+    pub(crate) request_body: Vec<u8>,
+    pub(crate) read_chunk: usize,
+    /// What the plugin wrote as the request body (each `write_body(request)` call).
+    pub(crate) written: Vec<Vec<u8>>,
+    /// The buffered response body, and how far it was read.
+    pub(crate) response_body: Vec<u8>,
+    pub(crate) response_read: usize,
 }
 
 impl FakeHost {
@@ -130,6 +138,41 @@ impl Host for FakeHost {
             "get_status_code without buffering panics Traefik"
         );
         self.status
+    }
+    fn read_body(&mut self, kind: BodyKind, dst: &mut [u8]) -> (bool, usize) {
+        self.calls.push("read_body");
+        assert!(
+            !dst.is_empty(),
+            "read_body with buf_limit 0 panics the host"
+        );
+        match kind {
+            BodyKind::Request => {
+                let n = dst
+                    .len()
+                    .min(self.request_body.len())
+                    .min(self.read_chunk.max(1));
+                dst[..n].copy_from_slice(&self.request_body[..n]);
+                self.request_body.drain(..n);
+                (self.request_body.is_empty(), n)
+            }
+            BodyKind::Response => {
+                assert!(self.buffering, "read_body(response) without buffering");
+                let rest = &self.response_body[self.response_read..];
+                let n = dst.len().min(rest.len());
+                dst[..n].copy_from_slice(&rest[..n]);
+                self.response_read += n;
+                (self.response_read == self.response_body.len(), n)
+            }
+        }
+    }
+    fn write_body(&mut self, kind: BodyKind, body: &[u8]) {
+        self.calls.push("write_body");
+        assert_eq!(
+            kind,
+            BodyKind::Request,
+            "the response body is never changed"
+        );
+        self.written.push(body.to_vec());
     }
     fn now_unix_ns(&mut self) -> u64 {
         self.calls.push("clock_time_get");
