@@ -217,7 +217,14 @@ fn comparable(record: &Record, incoming: &HttpRequest, status_known: bool) -> Va
         map.insert("trace_id".into(), json!("<started>"));
     }
     if !status_known {
-        for key in ["status", "status_source", "status_unknown", "token", "counters", "session"] {
+        for key in [
+            "status",
+            "status_source",
+            "status_unknown",
+            "token",
+            "counters",
+            "session",
+        ] {
             map.remove(key);
         }
     }
