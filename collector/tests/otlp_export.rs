@@ -1,6 +1,6 @@
 //! The OTLP span sink against mock receivers on loopback (`common/otlp_receiver.rs`), over
 //! gRPC and HTTP/protobuf: every span field, batching, bounded retries, a receiver that is
-//! down, and shutdown. `otlp_e2e.rs` checks the same against a real backend (Phoenix).
+//! down, and shutdown. `tests/e2e/tests/otlp_e2e.rs` checks the same against a real backend (Phoenix).
 
 mod common {
     pub mod otlp_receiver;

@@ -1,9 +1,12 @@
-//! Shared support for end-to-end tests: where the built plugins and the real tools are,
-//! free loopback ports, readiness polling and child processes that die with the test.
+//! Shared support for gatetrace's tests: where the built plugins and the real tools are,
+//! free loopback ports, readiness polling, child processes that die with the test and the one
+//! HTTP test client ([`http::Http`]).
 //!
 //! End-to-end tests are `#[ignore = "e2e: ..."]` so a plain `cargo test` skips them visibly;
 //! `cargo xtask test` installs the tools, sets the variables below and runs them with
 //! `--include-ignored`. A missing tool is a hard failure, never a silent pass.
+
+pub mod http;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,10 @@
 //! `cargo xtask`: set-up and orchestration for gatetrace — builds the wasm plugins, installs
-//! the tools the end-to-end tests need, runs every test, runs the demo and packages the plugin.
+//! the tools the end-to-end tests need, runs every test, checks the layout rules, runs the demo
+//! and packages the plugin.
 
 mod apt;
 mod demo;
+mod layout;
 mod package;
 mod proc;
 mod test;
@@ -38,6 +40,9 @@ enum Command {
     /// Install the e2e tools and write `target/gatetrace-env.sh` (to `source` before running
     /// single e2e tests by hand with `cargo test -- --ignored`).
     Tools,
+    /// Check the layout rules alone (no import circle between files, no unexplained file over
+    /// 700 lines); `cargo xtask test` runs it too.
+    Layout,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +66,7 @@ fn dispatch(command: &Command, ctx: &Ctx) -> Result<()> {
         Command::Demo(args) => demo::run(ctx, args),
         Command::Package => package::write_zip(ctx).map(drop),
         Command::Tools => tools::write_env_file(ctx),
+        Command::Layout => layout::check(&ctx.root),
     }
 }
 

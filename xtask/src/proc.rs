@@ -1,7 +1,7 @@
 //! Running external commands so that nothing hangs: every command gets a timeout, runs in its
 //! own process group, and that whole group is killed on timeout or on Ctrl-C.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Read, Write};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +26,8 @@ pub enum Output {
     Inherit,
     /// stdout is printed line by line and also kept; stderr goes to the terminal.
     Tee,
+    /// stdout and stderr are each printed line by line and also kept.
+    TeeBoth,
     /// stdout is kept, not printed; stderr goes to the terminal.
     Keep,
     /// Both kept, nothing printed.
@@ -47,7 +49,7 @@ pub fn exec(cmd: &mut Command, output: Output, timeout: Duration) -> Result<Fini
     let (out, err) = match output {
         Output::Inherit => (Stdio::inherit(), Stdio::inherit()),
         Output::Tee | Output::Keep => (Stdio::piped(), Stdio::inherit()),
-        Output::Capture => (Stdio::piped(), Stdio::piped()),
+        Output::Capture | Output::TeeBoth => (Stdio::piped(), Stdio::piped()),
     };
     let mut child = cmd
         .stdin(Stdio::null())
@@ -57,26 +59,12 @@ pub fn exec(cmd: &mut Command, output: Output, timeout: Duration) -> Result<Fini
         .spawn()
         .with_context(|| format!("start {shown}"))?;
     let stdout = child.stdout.take().map(|pipe| {
-        reader(move |kept| {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if output == Output::Tee {
-                    let mut terminal = std::io::stdout().lock();
-                    let _ = writeln!(terminal, "{line}");
-                }
-                let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
-                kept.push_str(&line);
-                kept.push('\n');
-            }
-        })
+        let shown = matches!(output, Output::Tee | Output::TeeBoth);
+        reader(move |kept| keep_lines(pipe, shown.then(std::io::stdout), &kept))
     });
-    let stderr = child.stderr.take().map(|mut pipe| {
-        reader(move |kept| {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            kept.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push_str(&text);
-        })
+    let stderr = child.stderr.take().map(|pipe| {
+        let shown = output == Output::TeeBoth;
+        reader(move |kept| keep_lines(pipe, shown.then(std::io::stderr), &kept))
     });
     let status = wait(&mut child, timeout, &shown)?;
     Ok(Finished {
@@ -84,6 +72,18 @@ pub fn exec(cmd: &mut Command, output: Output, timeout: Duration) -> Result<Fini
         stdout: collect(stdout),
         stderr: collect(stderr),
     })
+}
+
+/// Keeps every line read from `pipe`, printing it to `terminal` too when there is one.
+fn keep_lines(pipe: impl Read, mut terminal: Option<impl Write>, kept: &Mutex<String>) {
+    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+        if let Some(terminal) = &mut terminal {
+            let _ = writeln!(terminal, "{line}");
+        }
+        let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.push_str(&line);
+        kept.push('\n');
+    }
 }
 
 /// Runs `cmd` with its output on the terminal; fails unless it exits 0 within `timeout`.

@@ -1,16 +1,16 @@
-//! `cargo xtask test`, the one test command: fmt, clippy, the core for wasm, the plugins, the
-//! tools the end-to-end tests drive, then every test (e2e included), each step timed; it ends
-//! with one summary line and fails if any step did.
+//! `cargo xtask test`, the one test command: fmt, clippy, the layout rules, the core for wasm,
+//! the plugins, the tools the end-to-end tests drive, then every test (e2e included) under
+//! cargo-nextest and the doc tests, each step timed; one summary line; fails if any step did.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
 use crate::proc::{self, Output};
-use crate::{Ctx, tools, wasm};
+use crate::{Ctx, layout, tools, wasm};
 
-/// Tests whose name contains this run after all others, one at a time.
-const ALONE: &str = "_alone";
+/// How long `cargo install cargo-nextest` may take on a fresh machine.
+const NEXTEST_INSTALL_TIMEOUT: Duration = Duration::from_secs(1200);
 
 /// How one step went.
 #[derive(Debug)]
@@ -20,8 +20,8 @@ struct Step {
     outcome: Result<()>,
 }
 
-/// Test counts summed over cargo's `test result:` lines.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// Test counts: nextest's summary plus libtest's `test result:` lines (doc tests).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Counts {
     passed: u64,
     failed: u64,
@@ -69,6 +69,10 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             Duration::from_secs(2400),
         )
     })?;
+    step(
+        "layout: no import circle, no unexplained file over 700 lines",
+        &mut || layout::check(&ctx.root),
+    )?;
     step("gatetrace-core for wasm targets", &mut || {
         wasm::build_core(ctx)
     })?;
@@ -83,41 +87,36 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     }
 
     let mut counts = Counts::default();
-    let test = |args: &[&str], counts: &mut Counts| -> Result<()> {
+    step("cargo-nextest present", &mut ensure_nextest)?;
+    step("cargo nextest run (all, e2e included)", &mut || {
         let mut cmd = crate::cargo();
-        cmd.args(["test", "--workspace", "--no-fail-fast"])
-            .args(args)
-            .envs(env.iter().map(|(name, path)| (*name, path)));
-        let finished = proc::exec(&mut cmd, Output::Tee, Duration::from_secs(2700))?;
-        let found = parse_counts(&finished.stdout);
-        counts.passed += found.passed;
-        counts.failed += found.failed;
-        counts.ignored += found.ignored;
+        // Test groups, threads and timeouts: `.config/nextest.toml`.
+        cmd.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--run-ignored",
+            "all",
+            "--no-fail-fast",
+        ])
+        .envs(env.iter().map(|(name, path)| (*name, path)));
+        let finished = proc::exec(&mut cmd, Output::TeeBoth, Duration::from_secs(3600))?;
+        counts.add(parse_nextest_summary(&finished.stderr));
         if !finished.status.success() {
             bail!("{} failed: {}", proc::show(&cmd), finished.status);
         }
         Ok(())
-    };
-    step("cargo test (all, e2e included)", &mut || {
-        test(&["--", "--include-ignored", "--skip", ALONE], &mut counts)
     })?;
-    step(
-        &format!("cargo test (*{ALONE}, one at a time)"),
-        &mut || {
-            test(
-                &[
-                    "--lib",
-                    "--bins",
-                    "--tests",
-                    "--",
-                    "--include-ignored",
-                    "--test-threads=1",
-                    ALONE,
-                ],
-                &mut counts,
-            )
-        },
-    )?;
+    step("cargo test --doc (nextest runs no doc tests)", &mut || {
+        let mut cmd = crate::cargo();
+        cmd.args(["test", "--doc", "--workspace", "--no-fail-fast"]);
+        let finished = proc::exec(&mut cmd, Output::Tee, Duration::from_secs(1200))?;
+        counts.add(parse_counts(&finished.stdout));
+        if !finished.status.success() {
+            bail!("{} failed: {}", proc::show(&cmd), finished.status);
+        }
+        Ok(())
+    })?;
 
     println!("\n==== xtask test: steps");
     let mut failed_steps = Vec::new();
@@ -150,6 +149,64 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     }
 }
 
+impl Counts {
+    fn add(&mut self, more: Self) {
+        self.passed += more.passed;
+        self.failed += more.failed;
+        self.ignored += more.ignored;
+    }
+}
+
+/// Installs cargo-nextest when this machine lacks it (the project's machines have it).
+fn ensure_nextest() -> Result<()> {
+    let present = proc::exec(
+        crate::cargo().args(["nextest", "--version"]),
+        Output::Capture,
+        Duration::from_secs(60),
+    )
+    .is_ok_and(|finished| finished.status.success());
+    if present {
+        return Ok(());
+    }
+    println!("cargo-nextest is missing: installing it with `cargo install cargo-nextest --locked`");
+    proc::run(
+        crate::cargo().args(["install", "cargo-nextest", "--locked"]),
+        NEXTEST_INSTALL_TIMEOUT,
+    )
+}
+
+/// Reads nextest's closing `Summary [ 1.2s] 9 tests run: 7 passed (1 slow), 1 failed,
+/// 1 timed out, 2 skipped` line; timed-out tests count as failed.
+fn parse_nextest_summary(stderr: &str) -> Counts {
+    let mut counts = Counts::default();
+    let Some(line) = stderr
+        .lines()
+        .rev()
+        .find(|line| line.trim_start().starts_with("Summary") && line.contains(" run: "))
+    else {
+        return counts;
+    };
+    let Some((_, tally)) = line.split_once(" run: ") else {
+        return counts;
+    };
+    for part in tally.split(',') {
+        let mut words = part.split_whitespace();
+        let (Some(number), Some(what)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(number) = number.parse::<u64>() else {
+            continue;
+        };
+        match what {
+            "passed" => counts.passed += number,
+            "failed" | "timed" => counts.failed += number,
+            "skipped" => counts.ignored += number,
+            _ => {}
+        }
+    }
+    counts
+}
+
 /// Sums libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; ...` lines.
 fn parse_counts(stdout: &str) -> Counts {
     let mut counts = Counts::default();
@@ -179,6 +236,26 @@ fn parse_counts(stdout: &str) -> Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_nextest_summary_with_slow_timed_out_and_skipped() {
+        let err = "\
+    Starting 9 tests across 3 binaries
+        PASS [   0.010s] testkit::http get
+------------
+     Summary [  12.345s] 9 tests run: 6 passed (1 slow), 1 failed, 1 timed out, 2 skipped
+        FAIL [   0.100s] gatetrace-e2e::parity both_abis_agree
+";
+        assert_eq!(
+            parse_nextest_summary(err),
+            Counts {
+                passed: 6,
+                failed: 2,
+                ignored: 2
+            }
+        );
+        assert_eq!(parse_nextest_summary("no summary here"), Counts::default());
+    }
 
     #[test]
     fn sums_result_lines_and_ignores_everything_else() {

@@ -1,6 +1,6 @@
 //! Mock OTLP receivers on free loopback ports, gRPC and HTTP/protobuf (plain or gzip), that
 //! record every export request and refuse or delay on demand. Stand-ins where a test needs what no real backend
-//! offers (refusing N calls, seeing each request's headers); `otlp_e2e.rs` runs a real one.
+//! offers (refusing N calls, seeing each request's headers); `tests/e2e/tests/otlp_e2e.rs` runs a real one.
 
 use std::io::Read as _;
 use std::sync::{Arc, Mutex};

@@ -220,7 +220,7 @@ fn failed_batches_retry_with_their_sequence_then_count_drops() {
 /// stops growing, and every request is either delivered or counted as dropped.
 #[test]
 #[ignore = "e2e: needs cargo xtask wasm"]
-fn memory_stays_bounded_and_every_record_is_delivered_or_counted_alone() {
+fn memory_stays_bounded_and_every_record_is_delivered_or_counted() {
     const REQUESTS: u64 = 100_000;
     const WASM_PAGE: usize = 64 * 1024;
     for (profile, _) in PROFILES {

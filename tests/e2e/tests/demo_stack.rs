@@ -200,7 +200,7 @@ fn just(demo_env: &Path, recipe: &[&str]) -> (bool, String) {
 
 #[test]
 #[ignore = "e2e: runs `cargo xtask demo` (Traefik, Prometheus, Redis, exporters, Python venv; GATETRACE_JUST)"]
-fn the_demo_stack_serves_every_dashboard_query_and_recipe_alone() {
+fn the_demo_stack_serves_every_dashboard_query_and_recipe() {
     let just_bin = testkit::tool("GATETRACE_JUST");
     assert!(just_bin.is_file());
     let dir = tempfile::tempdir().unwrap();

@@ -2,17 +2,17 @@
 //! real loopback backends; the tests read what the backend received, what the client got and
 //! what the plugin appended to the spool.
 
-mod support;
+mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::http::{Backend, Client, get};
+use common::traefik::Traefik;
+use common::{parse_records, serial};
 use gatetrace_core::record::{Record, SessionEvent};
 use gatetrace_core::trace::parse_traceparent;
-use support::http::{Backend, Client, get};
-use support::traefik::Traefik;
-use support::{parse_records, serial};
 
 /// Two routers, each with its own gatetrace middleware (different `service`, header and
 /// echo settings). Scalars are strings, as Traefik's file provider passes them.
@@ -153,7 +153,7 @@ type Sent = (u16, u64, u64);
 
 #[test]
 #[ignore = "e2e: needs traefik + cargo xtask wasm"]
-fn two_thousand_requests_over_32_connections_give_two_thousand_records_alone() {
+fn two_thousand_requests_over_32_connections_give_two_thousand_records() {
     const CONNECTIONS: usize = 32;
     const REQUESTS: usize = 2_000;
     let _serial = serial();
@@ -239,7 +239,7 @@ fn two_thousand_requests_over_32_connections_give_two_thousand_records_alone() {
 
 #[test]
 #[ignore = "e2e: needs traefik + cargo xtask wasm"]
-fn sse_is_never_held_back_and_unbuffered_headers_still_classify_alone() {
+fn sse_is_never_held_back_and_unbuffered_headers_still_classify() {
     let _serial = serial();
     let (_backend, traefik) = start();
     let accept: &[u8] = b"application/json, text/event-stream";

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use common::{CLUSTER, batch_key, host_with};
+use common::proxy::{CLUSTER, batch_key, host_with};
 use gatetrace_collector::Collector;
 use gatetrace_collector::config::Config as CollectorConfig;
 use gatetrace_host::http_wasm::{BackendResponse, HttpRequest};
@@ -153,7 +153,7 @@ fn drive(host: &mut ProxyHost) {
 
 #[test]
 #[ignore = "e2e: needs cargo xtask wasm"]
-fn ten_thousand_requests_are_counted_exactly_once_despite_failed_batches_alone() {
+fn ten_thousand_requests_are_counted_exactly_once_despite_failed_batches() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{batch_key, records};
+use common::proxy::{batch_key, records};
 use gatetrace_core::config::Config;
 use gatetrace_host::http_wasm::{BackendResponse, HttpRequest};
 use gatetrace_host::proxy::{CallResponse, Profile, ProxyHost, ProxyOptions};

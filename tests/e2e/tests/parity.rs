@@ -1,5 +1,5 @@
 //! The headline check: the same 50 varied requests through the Traefik plugin (harness
-//! http-wasm host, records from its spool) and through this plugin (harness Envoy profile,
+//! http-wasm host, records from its spool) and through the proxy-wasm plugin (harness Envoy profile,
 //! records from its batches) give the same records.
 //!
 //! Compared field for field (the whole record as JSON), except:
@@ -20,7 +20,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{host, records};
+use common::proxy::{host, records};
 use gatetrace_core::mcp::StatusSource;
 use gatetrace_core::record::Record;
 use gatetrace_host::http_wasm::{

@@ -21,7 +21,7 @@ pub struct Traefik {
 
 /// The manifest committed next to the crate.
 fn manifest() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(".traefik.yml")
+    testkit::workspace_root().join("plugin/http-wasm/.traefik.yml")
 }
 
 /// Copies the built plugin into `<work>/plugins-local/src/gatetrace/`.

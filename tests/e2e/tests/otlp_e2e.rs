@@ -13,7 +13,7 @@ use serde_json::Value;
 use testkit::ChildGuard;
 
 mod common;
-use common::Http;
+use testkit::http::Http;
 
 /// A running Phoenix on free loopback ports with its data in a temporary directory.
 struct Phoenix {
@@ -115,7 +115,7 @@ fn attributes(span: &Value) -> HashMap<String, Value> {
 fn export_run(phoenix: &Phoenix, dir: &Path, run: u64, env: &[(&str, String)]) {
     let http = Http::new();
     let port = testkit::free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gatetrace-collector"));
+    let mut command = Command::new(common::collector_binary());
     command
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--access-log", "off", "--otlp-batch-delay-ms", "100"]);

@@ -14,7 +14,7 @@ use serde_json::Value;
 use testkit::ChildGuard;
 
 mod common;
-use common::Http;
+use testkit::http::Http;
 
 struct Spec {
     service: &'static str,
@@ -130,7 +130,7 @@ fn records() -> Vec<Record> {
 
 fn start_collector(dir: &Path) -> (ChildGuard, u16) {
     let port = testkit::free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gatetrace-collector"));
+    let mut command = Command::new(common::collector_binary());
     command
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--access-log", "off"])
