@@ -1,5 +1,7 @@
 //! `app()` driven with tower `oneshot`: every endpoint, every error answer, and what the
 //! records turn into on `/metrics`.
+// size: one concern, the router's answers through `oneshot`; its tests share the record
+// builders and scrape helpers at the top, and split files would only repeat them.
 
 use std::future::Future;
 use std::io::Write as _;

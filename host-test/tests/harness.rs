@@ -1,5 +1,7 @@
 //! The harness against guests: hand-written WAT guests for host-function edge cases (always
 //! run), and the fixture guests and gatetrace's plugins built by `cargo xtask wasm` (e2e).
+// size: one concern, the harness against real guests; the WAT guests and the helpers that
+// drive them are shared by every test here, and split files would only repeat them.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

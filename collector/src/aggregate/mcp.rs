@@ -10,7 +10,7 @@ use gatetrace_core::mcp::method::OTHER;
 use gatetrace_core::record::Record;
 use serde::{Deserialize, Serialize};
 
-use super::state::{Family, Hist, SEP};
+use super::series::{Family, Hist, SEP};
 
 /// The semconv's bucket bounds for `mcp.server.operation.duration`, seconds.
 pub const MCP_BOUNDS: [f64; 14] = [

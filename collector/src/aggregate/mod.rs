@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod dedup;
 pub mod mcp;
 mod retention;
+pub mod series;
 pub mod sessions;
 pub mod state;
 
@@ -20,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use self::state::{Settings, State, Transport};
 use crate::batch::{BatchOrigin, IngestAck, RecordBatch};
 use crate::clock::now_unix_ns;
-use crate::page::RecentTraces;
+use crate::page::recent::RecentTraces;
 use crate::sinks::access_log::{AccessWriter, append_line};
 use crate::sinks::span_sink::SpanSink;
 use crate::telemetry::Telemetry;

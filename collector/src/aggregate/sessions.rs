@@ -5,17 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use gatetrace_core::record::{Record, SessionEvent};
-use serde::{Deserialize, Serialize};
 
-use super::state::{Settings, State};
-
-/// One tracked MCP session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionEntry {
-    pub service: String,
-    /// When its latest request ended, Unix nanoseconds.
-    pub last_unix_ns: u64,
-}
+use super::state::{SessionEntry, Settings, State};
 
 /// Remembers the first `max` ids only, dropping the one ended longest ago for a new one.
 fn remember_ended(ended: &mut HashMap<String, u64>, id: &str, at_ns: u64, max: usize) {

@@ -6,13 +6,14 @@ mod digest;
 mod exposition;
 mod history;
 mod overview;
-mod recent;
+pub(crate) mod recent;
 
 use std::sync::Arc;
 
 use self::digest::Digest;
 use self::history::{History, SAMPLE_EVERY};
-pub(crate) use self::recent::RecentTraces;
+
+use self::recent::RecentTraces;
 pub use self::recent::{TRACE_ID_PLACEHOLDER, TraceUrlTemplate};
 use crate::clock::now_unix_ns;
 use crate::metrics::MetricsView;

@@ -17,6 +17,7 @@
 //! Tests of every crate build their records with the `test-util` feature's
 //! `Record::example(n)` and `testing::example_line(n)`.
 
+mod bearer;
 pub mod classify;
 pub mod config;
 pub mod exchange;
@@ -24,6 +25,7 @@ mod hash;
 mod hex;
 pub mod ids;
 pub mod mcp;
+pub mod mcp_operation;
 pub mod record;
 pub mod route;
 pub mod spool;

@@ -9,7 +9,7 @@ use gatetrace_core::mcp::method::TOOLS_CALL;
 use gatetrace_core::record::Record;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
-use super::span::string;
+use super::attribute::string;
 
 /// The length of a hashed session id (`hash_session_id`): 32 lowercase hex digits.
 const HASHED_SESSION_ID_LEN: usize = 32;

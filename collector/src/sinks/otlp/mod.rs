@@ -2,6 +2,7 @@
 //! sent in batches over gRPC or HTTP/protobuf from a bounded queue that drops (and counts)
 //! when full, so a down trace backend costs bounded memory and never blocks ingestion.
 
+mod attribute;
 pub mod config;
 mod mcp_span;
 mod request;

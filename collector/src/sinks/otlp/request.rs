@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 use tokio::time::Instant;
 
-use super::span::string;
+use super::attribute::string;
 use super::transport::{ExportError, Failure, Transport};
 
 /// First backoff delay; it doubles per retry up to [`MAX_DELAY`] (the OTLP SDKs' values).

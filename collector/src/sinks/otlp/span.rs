@@ -4,11 +4,11 @@
 
 use gatetrace_core::record::Record;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{Span, SpanFlags, Status};
 
+use super::attribute::{attribute, int, string};
 use super::mcp_span::mcp_span;
 
 /// W3C trace flag `sampled`: every exported span was sampled by the plugin.
@@ -111,25 +111,6 @@ pub(super) fn proto_span(record: &Record) -> Option<Span> {
             },
         }),
     })
-}
-
-/// A string attribute.
-pub(super) fn string(key: &str, value: &str) -> KeyValue {
-    attribute(key, Value::StringValue(value.to_owned()))
-}
-
-/// An integer attribute.
-pub(super) fn int(key: &str, value: i64) -> KeyValue {
-    attribute(key, Value::IntValue(value))
-}
-
-fn attribute(key: &str, value: Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
-        // The profiles signal's string-table index; unused in traces.
-        key_strindex: 0,
-    }
 }
 
 /// The bytes of a W3C id of `N` bytes written as `2 N` hex digits, `None` when malformed or

@@ -21,7 +21,6 @@ use crate::hex::hex_string;
 pub mod facts;
 pub mod headers;
 mod json;
-pub mod operation;
 pub mod policy;
 pub mod request;
 pub mod response;

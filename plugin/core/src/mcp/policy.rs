@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{MessageKind, SSE_MEDIA_TYPE, known_method, media_type_is, method};
-use crate::classify::{BearerError, parse_www_authenticate};
+use crate::bearer::{BearerError, parse_www_authenticate};
 use crate::route::Method;
 
 /// The methods whose responses are buffered by default.

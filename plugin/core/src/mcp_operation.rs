@@ -1,14 +1,15 @@
-//! The MCP side of one exchange on an MCP route: the operation from trusted headers or the
+//! The MCP side of one exchange on an MCP route (beside the exchange, outside `mcp/`, which
+//! stays free of the config): the operation from trusted headers or the
 //! request body (read only when [`request_body_plan`] allows), the buffering decision, and the
 //! outcome scanned from the response body. The adapters feed it through `Exchange`.
 
-use super::facts::McpFacts;
-use super::headers::McpHeaders;
-use super::policy::Buffering;
-use super::request::scan_request;
-use super::response::ResponseScanner;
-use super::{BodySkipped, MessageKind};
 use crate::config::Config;
+use crate::mcp::facts::McpFacts;
+use crate::mcp::headers::McpHeaders;
+use crate::mcp::policy::Buffering;
+use crate::mcp::request::scan_request;
+use crate::mcp::response::ResponseScanner;
+use crate::mcp::{BodySkipped, MessageKind};
 use crate::route::Method;
 
 /// The one content coding that leaves a body readable as it is.

@@ -6,18 +6,17 @@
 //! reported. The spool is read from outside the namespace through `/proc/<pid>/root`.
 
 // Shared with `traefik_e2e`; this binary uses only part of it.
-#[allow(dead_code)]
-mod support;
+mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::http::{Backend, get};
+use common::serial;
+use common::traefik::Traefik;
 use gatetrace_core::record::Record;
-use support::http::{Backend, get};
-use support::serial;
-use support::traefik::Traefik;
 
 /// `nobody` / `nogroup`.
 const NOBODY: u32 = 65_534;
