@@ -31,10 +31,14 @@ pub(super) fn send(
     if let Some(authority) = headers.get(":authority") {
         request = request.header("host", authority);
     }
+    // One request per connection, as the hosts' own call clients do here: the peer (a
+    // collector, or a test's fault proxy reading to end of file) sees the exchange end.
+    request = request.header("connection", "close");
     for (k, v) in headers.pairs() {
         if !k.starts_with(':')
             && !k.eq_ignore_ascii_case("content-length")
             && !k.eq_ignore_ascii_case("host")
+            && !k.eq_ignore_ascii_case("connection")
         {
             request = request.header(k.as_str(), v.as_str());
         }
@@ -117,6 +121,7 @@ mod tests {
         assert!(request.contains("\r\nhost: collector\r\n"), "{request}");
         assert!(request.contains("\r\nx-gatetrace-seq: 7\r\n"), "{request}");
         assert!(request.contains("\r\ncontent-length: 5\r\n"), "{request}");
+        assert!(request.contains("\r\nconnection: close\r\n"), "{request}");
     }
 
     #[test]
