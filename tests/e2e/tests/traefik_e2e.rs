@@ -266,7 +266,12 @@ fn sse_is_never_held_back_and_unbuffered_headers_still_classify() {
         let id = response.header("x-request-id").expect("echoed id");
         let record = record_for(&traefik, &id);
         assert!(record.streamed, "{record:?}");
-        assert_eq!(record.status, None, "no status without buffering");
+        // Not buffered, so not read: the SSE content type implies the 200 the client got.
+        assert_eq!(
+            (record.status, record.status_source),
+            (Some(200), Some(gatetrace_core::mcp::StatusSource::Implied)),
+            "an unbuffered stream's status is implied, never read"
+        );
         assert_eq!(record.method, method);
         // The stream's end reaches the client and the plugin's handle_response at about the
         // same moment; 50 ms of slack keeps the upper bound honest without racing it.
