@@ -212,8 +212,8 @@ fn routes(prom: &str) -> Result<()> {
         );
     }
     println!(
-        "  errors: 4xx and 5xx among requests with a known status. no status: unbuffered streams\n  \
-         (SSE), for which Traefik gives the plugin no status. ~: their stream lifetime."
+        "  errors: 4xx and 5xx among requests with a known status. no status: unbuffered responses\n  \
+         whose headers fix no status (SSE implies 200). ~: their stream lifetime."
     );
     Ok(())
 }
