@@ -39,7 +39,7 @@ fn a_sibling_circle_through_use_is_named_file_by_file() {
             ("src/a.rs", "use crate::b::Thing;\npub struct Other;\n"),
             (
                 "src/b.rs",
-                "pub struct Thing;\nfn f() -> crate::a::Other { todo!() }\n",
+                "pub struct Thing;\nfn f() -> crate::a::Other { crate::a::Other }\n",
             ),
         ],
     );
