@@ -1,8 +1,9 @@
 //! `cargo xtask`: set-up and orchestration for gatetrace — builds the wasm plugins, installs
-//! the tools the end-to-end tests need, runs every test, checks the layout rules, runs the demo
-//! and packages the plugin.
+//! the tools the end-to-end tests need, runs every test, checks the layout rules, runs the demo,
+//! runs the benchmarks and packages the plugin.
 
 mod apt;
+mod bench;
 mod demo;
 mod layout;
 mod package;
@@ -43,6 +44,12 @@ enum Command {
     /// Check the layout rules alone (no import circle between files, no unexplained file over
     /// 700 lines); `cargo xtask test` runs it too.
     Layout,
+    /// Run every benchmark suite (short by default; `--full` for the published numbers), print
+    /// one line per figure, write `BENCHMARKS.md` and the plots in `bench/curves/`.
+    Bench(bench::BenchArgs),
+    /// Run one benchmark suite built into the xtask (what `bench` runs; see its suite table).
+    #[command(hide = true)]
+    BenchSuite(bench::SuiteArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +74,8 @@ fn dispatch(command: &Command, ctx: &Ctx) -> Result<()> {
         Command::Package => package::write_zip(ctx).map(drop),
         Command::Tools => tools::write_env_file(ctx),
         Command::Layout => layout::check(&ctx.root),
+        Command::Bench(args) => bench::run(ctx, args),
+        Command::BenchSuite(args) => bench::run_suite(ctx, args),
     }
 }
 

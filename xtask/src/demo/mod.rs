@@ -6,7 +6,7 @@
 //! `--keep`, keeps it running with light traffic until Ctrl-C).
 
 mod config;
-mod http;
+pub(crate) mod http;
 mod report;
 mod services;
 mod stack;
