@@ -193,9 +193,8 @@ fn suite_command(ctx: &Ctx, suite: &Suite) -> Result<Command> {
 
 /// One line per figure: `suite | group | name: median (min … max, n rounds) goal`.
 fn summary_lines(outcome: &SuiteOutcome) -> Vec<String> {
-    let result = match &outcome.result {
-        Ok(result) => result,
-        Err(_) => return vec![format!("{}: FAILED", outcome.id)],
+    let Ok(result) = &outcome.result else {
+        return vec![format!("{}: FAILED", outcome.id)];
     };
     result
         .figures

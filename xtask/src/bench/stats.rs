@@ -39,11 +39,14 @@ pub enum GoalStatus {
     NotChecked,
 }
 
+/// Whether a value (left) meets a threshold (right).
+type Comparison = fn(f64, f64) -> bool;
+
 /// Checks `median` against a goal that starts with `>=`, `≥`, `<=`, `≤`, `>` or `<` and a
 /// number (`>= 0.90`, `≤ 64 MiB`); anything else is not checked.
 pub fn check_goal(goal: &str, median: f64) -> GoalStatus {
     let goal = goal.trim();
-    let operators: [(&str, fn(f64, f64) -> bool); 6] = [
+    let operators: [(&str, Comparison); 6] = [
         (">=", |v, t| v >= t),
         ("≥", |v, t| v >= t),
         ("<=", |v, t| v <= t),

@@ -6,7 +6,6 @@
 use std::fmt::Write as _;
 
 use super::model::Curve;
-use super::stats::format_value;
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 400.0;
@@ -47,7 +46,7 @@ pub fn plot(curve: &Curve) -> String {
             "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{BOTTOM}\" stroke=\"#ddd\"/>\
              <text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\" {FONT}>{}</text>",
             BOTTOM + 18.0,
-            format_value(tick)
+            xs.label(tick)
         );
     }
     for tick in ys.ticks() {
@@ -58,7 +57,7 @@ pub fn plot(curve: &Curve) -> String {
              <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" {FONT}>{}</text>",
             LEFT - 8.0,
             y + 4.0,
-            format_value(tick)
+            ys.label(tick)
         );
     }
     let _ = writeln!(
@@ -108,6 +107,12 @@ struct Axis {
 }
 
 impl Axis {
+    /// A tick's label with as many decimals as the step needs (`80`, `0.2`, `0.05`).
+    fn label(self, tick: f64) -> String {
+        let decimals = (-self.step.log10().floor()).max(0.0) as usize;
+        format!("{tick:.decimals$}")
+    }
+
     fn ticks(self) -> impl Iterator<Item = f64> {
         let count = ((self.high - self.low) / self.step).round() as usize;
         (0..=count).map(move |i| self.low + i as f64 * self.step)
@@ -163,10 +168,12 @@ mod tests {
             costs.ticks().collect::<Vec<_>>(),
             [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]
         );
+        assert_eq!(costs.label(40.0), "40");
         let negative = axis([-0.3, 0.9].into_iter());
         assert_eq!((negative.low, negative.high), (-0.5, 1.0));
         let flat = axis([0.0, 0.0].into_iter());
         assert_eq!((flat.low, flat.high, flat.step), (0.0, 0.2, 0.2));
+        assert_eq!(flat.label(0.2), "0.2");
     }
 
     #[test]

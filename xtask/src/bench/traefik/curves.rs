@@ -4,8 +4,8 @@
 
 use anyhow::Result;
 
-use super::Bench;
 use super::scenario::{mcp_request, plain_request, with_extra_headers};
+use super::stack::Bench;
 use super::wrk::Request;
 use crate::bench::model::Curve;
 use crate::bench::stats::Summary;

@@ -30,6 +30,16 @@ pub struct Load {
     pub threads: u32,
 }
 
+/// wrk's two loads: one connection (latency without queueing) and 32 (throughput).
+pub const ONE: Load = Load {
+    connections: 1,
+    threads: 1,
+};
+pub const MANY: Load = Load {
+    connections: 32,
+    threads: 2,
+};
+
 /// What one wrk run measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WrkResult {
