@@ -1,5 +1,7 @@
-//! A tiny keep-alive HTTP/1.1 backend for the Traefik benchmark: answers every request with
-//! 200 and a short body, one thread per connection. Usage: `bench_backend <port>`.
+//! A tiny keep-alive HTTP/1.1 backend for the Traefik benchmark (`cargo xtask bench`): answers
+//! every request with 200 and a short body, one thread per connection. The benchmark also runs
+//! it as its OTLP/HTTP receiver, a sink: exports (sent with `Content-Length`) are read and
+//! discarded, and a 2xx is all an exporter needs. Usage: `bench_backend <port>`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -10,6 +10,9 @@ use super::stats::{GoalStatus, Summary, check_goal, format_value};
 /// Where the plots go, relative to the repository root (and to `BENCHMARKS.md`).
 pub const CURVES_DIR: &str = "bench/curves";
 
+/// Up to this many rounds, a figure's row lists every round's sample, in order.
+const MAX_ROUNDS_SHOWN: usize = 12;
+
 /// The run as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunInfo {
@@ -98,7 +101,10 @@ fn suite_section(md: &mut String, result: &SuiteResult) {
     }
     for group in groups {
         let _ = writeln!(md, "\n### {group}\n");
-        md.push_str("| figure | median | min | max | rounds | goal |\n|---|---|---|---|---|---|\n");
+        md.push_str(
+            "| figure | median | min | max | rounds | goal | per round |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
         for figure in result.figures.iter().filter(|f| f.group == group) {
             figure_row(md, figure);
         }
@@ -130,9 +136,15 @@ fn figure_row(md: &mut String, figure: &Figure) {
             GoalStatus::NotChecked => cell(goal),
         },
     };
+    let per_round = if (2..=MAX_ROUNDS_SHOWN).contains(&figure.samples.len()) {
+        let samples: Vec<String> = figure.samples.iter().map(|v| format_value(*v)).collect();
+        samples.join(" · ")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         md,
-        "| {}{machine} | **{}**{unit} | {} | {} | {} | {goal} |",
+        "| {}{machine} | **{}**{unit} | {} | {} | {} | {goal} | {per_round} |",
         cell(&figure.name),
         format_value(summary.median),
         format_value(summary.min),
@@ -238,10 +250,10 @@ mod tests {
             "| Traefik | ok | 250 s |",
             "| npm package | **FAILED** | 1 s |",
             "## Traefik\n\n- loaded machine\n\n### Ratios\n",
-            "| plugin ÷ bare | **0.880** | 0.850 | 0.910 | 3 | >= 0.90 — **missed** |",
-            "| a \\| b | **0.950** | 0.950 | 0.950 | 1 | >= 0.90 — met |",
+            "| plugin ÷ bare | **0.880** | 0.850 | 0.910 | 3 | >= 0.90 — **missed** | 0.850 · 0.910 · 0.880 |",
+            "| a \\| b | **0.950** | 0.950 | 0.950 | 1 | >= 0.90 — met |  |",
             "### Speed\n",
-            "| bare req/s *(machine-dependent)* | **30500** req/s | 30000 | 31000 | 2 |  |",
+            "| bare req/s *(machine-dependent)* | **30500** req/s | 30000 | 31000 | 2 |  | 30000 · 31000 |",
             "| headers | µs |\n|---|---|\n| 0 | 1.00 |\n| 10.0 | 2.50 |",
             "![Cost vs headers](bench/curves/cost-vs-headers.svg)",
             "## npm package — FAILED\n\n```text\nexit status 1\nnode: not found\n```",
