@@ -11,6 +11,8 @@ const SPEED_GOAL: &str = ">= 0.90";
 /// The scenario the speed goal and the whole-system comparison are about.
 const GATETRACE: &str = "gatetrace";
 const OWN_OBSERVABILITY: &str = "traefik-observability";
+const CPU_GROUP: &str =
+    "CPU per request (from /proc: Traefik over the 32-connection run, collector over the turn)";
 
 /// One scenario's turn in one round.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -153,20 +155,20 @@ pub fn figures(m: &Measurements) -> Vec<Figure> {
             samples(|t| t.many_connections.p99_ms),
         ));
         out.push(absolute(
-            "CPU per request (from /proc, 32 connections)",
+            CPU_GROUP,
             ": Traefik",
             "µs",
             samples(|t| t.traefik_us),
         ));
         if turns.iter().any(|t| t.collector_us.is_some()) {
             out.push(absolute(
-                "CPU per request (from /proc, 32 connections)",
+                CPU_GROUP,
                 ": collector",
                 "µs",
                 samples(|t| t.collector_us.unwrap_or(0.0)),
             ));
             out.push(absolute(
-                "CPU per request (from /proc, 32 connections)",
+                CPU_GROUP,
                 ": whole system (Traefik + collector)",
                 "µs",
                 samples(Turn::whole_system_us),

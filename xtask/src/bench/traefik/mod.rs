@@ -53,8 +53,9 @@ const FULL: Plan = Plan {
     curve_secs: 5,
 };
 
-/// Time for the collectors to read the last records before their CPU is read.
-const SETTLE: Duration = Duration::from_secs(2);
+/// Time a collector gets after its scenario's turn to read the last records (it polls the
+/// spool every 200 ms) and export their spans, before its CPU time is read.
+const COLLECTOR_CATCH_UP: Duration = Duration::from_secs(1);
 
 /// Runs the suite: `full` for the published rounds.
 pub fn run(ctx: &Ctx, full: bool) -> Result<SuiteResult> {
@@ -84,56 +85,52 @@ pub fn run(ctx: &Ctx, full: bool) -> Result<SuiteResult> {
 }
 
 /// The interleaved rounds: every scenario once per round, at one connection then 32, the
-/// order rotated each round so no scenario always follows the same one.
+/// order rotated each round so no scenario always follows the same one. A collector's CPU is
+/// counted from the start of its scenario's turn until [`COLLECTOR_CATCH_UP`] after its end.
 fn measure_rounds(bench: &mut Bench, plan: &Plan) -> Result<Measurements> {
     let mut measurements = Measurements::new();
-    // Per scenario: the collector's ticks at the start of each of its turns.
-    let mut collector_marks: Vec<Vec<u64>> = vec![Vec::new(); SCENARIOS.len()];
-    let mut turn_requests: Vec<Vec<u64>> = vec![Vec::new(); SCENARIOS.len()];
     for round in 0..plan.rounds {
         for step in 0..SCENARIOS.len() {
             let index = (step + round) % SCENARIOS.len();
             let scenario = &SCENARIOS[index];
             let request = scenario.shape.request();
             let running = bench.instance_mut(scenario.instance);
-            if let Some(ticks) = running.collector_ticks()? {
-                collector_marks[index].push(ticks);
-            }
+            let collector_start = running.collector_ticks()?;
             let port = running.port;
             let one = bench.wrk.run(port, &request, ONE, plan.one_secs)?;
             let (traefik_us, many) =
                 bench.traefik_us_per_request(scenario.instance, &request, plan.many_secs)?;
             bench.instance_mut(scenario.instance).requests += one.requests;
-            turn_requests[index].push(one.requests + many.requests);
+            let collector_us = match collector_start {
+                None => None,
+                Some(start) => {
+                    std::thread::sleep(COLLECTOR_CATCH_UP);
+                    let end = bench
+                        .instance_mut(scenario.instance)
+                        .collector_ticks()?
+                        .unwrap_or(start);
+                    let requests = (one.requests + many.requests) as f64;
+                    Some((end - start) as f64 * bench.tick_us / requests)
+                }
+            };
             println!(
                 "traefik bench: round {}/{} {}: {:.0} req/s (1 connection), {:.0} req/s (32), \
-                 Traefik {traefik_us:.1} µs/req",
+                 Traefik {traefik_us:.1} µs/req{}",
                 round + 1,
                 plan.rounds,
                 scenario.id,
                 one.requests_per_second(),
-                many.requests_per_second()
+                many.requests_per_second(),
+                collector_us
+                    .map(|us| format!(", collector {us:.1} µs/req"))
+                    .unwrap_or_default()
             );
             measurements.turns[index].push(Turn {
                 one_connection: one,
                 many_connections: many,
                 traefik_us,
-                collector_us: None,
+                collector_us,
             });
-        }
-    }
-    std::thread::sleep(SETTLE);
-    for (index, scenario) in SCENARIOS.iter().enumerate() {
-        let running = bench.instance_mut(scenario.instance);
-        let Some(end) = running.collector_ticks()? else {
-            continue;
-        };
-        let marks = &mut collector_marks[index];
-        marks.push(end);
-        for (round, turn) in measurements.turns[index].iter_mut().enumerate() {
-            let ticks = marks[round + 1] - marks[round];
-            turn.collector_us =
-                Some(ticks as f64 * bench.tick_us / turn_requests[index][round] as f64);
         }
     }
     Ok(measurements)
@@ -225,7 +222,8 @@ fn notes(root: &Path, found: &Found, plan: &Plan, full: bool) -> Result<Vec<Stri
             .to_owned(),
         "gatetrace: default plugin config (service and spool dir only); its collector (release \
          build) tails the spool, writes its access log to a file and exports spans over \
-         OTLP/HTTP; its CPU is counted from the start of a turn to the start of the next"
+         OTLP/HTTP; its CPU is counted from the start of its scenario's turn to 1 s after its end \
+         (time to catch up), over the requests of both runs"
             .to_owned(),
         "Traefik's own observability: Prometheus metrics on a separate entry point, OTLP/HTTP \
          tracing (sample rate 1), JSON access log to a file; neither /metrics is scraped"
