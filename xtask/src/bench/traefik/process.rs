@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -13,7 +13,8 @@ use crate::proc;
 /// How long a process may take to open its port or answer.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A started server: stopped (its process group) when dropped.
+/// A started server, killed when dropped. It stays in the suite's process group, so that the
+/// `bench` runner stopping the suite (timeout, Ctrl-C) stops it too.
 #[derive(Debug)]
 pub struct Service {
     pub name: String,
@@ -26,8 +27,12 @@ impl Service {
     pub fn start(name: &str, mut cmd: Command, log: &Path) -> Result<Self> {
         let file =
             std::fs::File::create(log).with_context(|| format!("create {}", log.display()))?;
-        cmd.stdout(file.try_clone()?).stderr(file);
-        let child = proc::spawn(&mut cmd).with_context(|| format!("start {name}"))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("start {name}: {}", proc::show(&cmd)))?;
         Ok(Self {
             name: name.to_owned(),
             child,
@@ -88,7 +93,8 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        proc::stop_group(&mut self.child, Duration::from_secs(3));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
