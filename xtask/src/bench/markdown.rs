@@ -254,7 +254,7 @@ mod tests {
             "| a \\| b | **0.950** | 0.950 | 0.950 | 1 | >= 0.90 — met |  |",
             "### Speed\n",
             "| bare req/s *(machine-dependent)* | **30500** req/s | 30000 | 31000 | 2 |  | 30000 · 31000 |",
-            "| headers | µs |\n|---|---|\n| 0 | 1.00 |\n| 10.0 | 2.50 |",
+            "| headers | µs |\n|---|---|\n| 0 | 1 |\n| 10 | 2.50 |",
             "![Cost vs headers](bench/curves/cost-vs-headers.svg)",
             "## npm package — FAILED\n\n```text\nexit status 1\nnode: not found\n```",
         ] {

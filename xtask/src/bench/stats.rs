@@ -73,13 +73,11 @@ pub fn check_goal(goal: &str, median: f64) -> GoalStatus {
     GoalStatus::NotChecked
 }
 
-/// A number with about three significant digits, no exponent: `0.872`, `46.6`, `29341`.
+/// A number with about three significant digits, no exponent: `0.872`, `46.6`, `29341`;
+/// whole numbers (counts, sizes) without decimals.
 pub fn format_value(value: f64) -> String {
     let magnitude = value.abs();
-    if magnitude == 0.0 {
-        return "0".to_owned();
-    }
-    let decimals = if magnitude >= 1000.0 {
+    let decimals = if value.fract() == 0.0 || magnitude >= 1000.0 {
         0
     } else {
         // 2 for [1, 10), 1 for [10, 100), 0 for [100, 1000), 3 for [0.1, 1), ...
@@ -128,6 +126,7 @@ mod tests {
     #[test]
     fn numbers_keep_about_three_significant_digits() {
         assert_eq!(format_value(0.0), "0");
+        assert_eq!(format_value(10.0), "10");
         assert_eq!(format_value(0.87234), "0.872");
         assert_eq!(format_value(0.012345), "0.0123");
         assert_eq!(format_value(1.5), "1.50");

@@ -46,6 +46,7 @@ impl Running {
         Ok(())
     }
 
+    /// The collector's CPU ticks so far, if this instance has one.
     pub fn collector_ticks(&self) -> Result<Option<u64>> {
         self.collector
             .as_ref()
@@ -54,7 +55,8 @@ impl Running {
     }
 }
 
-/// Everything a run starts; dropped in reverse (services first, then the work directory).
+/// Everything a run starts. Fields drop in order: the Traefiks and collectors, the sink, the
+/// backend, then the work directory.
 #[derive(Debug)]
 pub struct Bench {
     pub wrk: Wrk,
@@ -66,6 +68,7 @@ pub struct Bench {
 }
 
 impl Bench {
+    /// The running instance `id` (one of [`INSTANCES`]).
     pub fn instance_mut(&mut self, id: &str) -> &mut Running {
         self.running
             .iter_mut()
@@ -149,7 +152,10 @@ impl Found {
         )?;
         Ok(Self {
             traefik,
-            wrk: tools::wrk_binary()?,
+            wrk: match std::env::var_os("GATETRACE_WRK") {
+                Some(path) => PathBuf::from(path),
+                None => tools::wrk_binary()?,
+            },
             plugin_wasm,
             fixture_wasm,
             plugin_manifest: ctx.root.join("plugin/http-wasm/.traefik.yml"),
