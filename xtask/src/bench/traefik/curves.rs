@@ -1,6 +1,7 @@
 //! How gatetrace's cost grows (issue 15 item 6): Traefik CPU per request that the plugin adds
 //! to bare Traefik, as request headers get more and longer and as MCP bodies grow; each point
-//! measured on the bare and the gatetrace instance back to back, the median over rounds.
+//! measured on the bare and the gatetrace instance back to back (in alternating order), the
+//! median over rounds.
 
 use anyhow::Result;
 
@@ -79,9 +80,19 @@ pub fn measure(bench: &mut Bench, rounds: usize, seconds: u64) -> Result<Vec<Cur
         let mut points = Vec::new();
         for (x, request) in &sweep.points {
             let mut added = Vec::new();
-            for _ in 0..rounds {
-                let (bare, _) = bench.traefik_us_per_request("bare", request, seconds)?;
-                let (plugin, _) = bench.traefik_us_per_request(sweep.plugin, request, seconds)?;
+            for round in 0..rounds {
+                // Bare first in even rounds, the plugin first in odd ones: drift cancels.
+                let mut pair = ["bare", sweep.plugin];
+                if round % 2 == 1 {
+                    pair.reverse();
+                }
+                let (first, _) = bench.traefik_us_per_request(pair[0], request, seconds)?;
+                let (second, _) = bench.traefik_us_per_request(pair[1], request, seconds)?;
+                let (bare, plugin) = if round % 2 == 1 {
+                    (second, first)
+                } else {
+                    (first, second)
+                };
                 added.push(plugin - bare);
             }
             let median = Summary::of(&added).map_or(0.0, |s| s.median);

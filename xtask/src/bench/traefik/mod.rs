@@ -40,8 +40,8 @@ const SHORT: Plan = Plan {
     many_secs: 3,
     one_secs: 2,
     warmup_secs: 1,
-    curve_rounds: 1,
-    curve_secs: 2,
+    curve_rounds: 3,
+    curve_secs: 1,
 };
 
 const FULL: Plan = Plan {

@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use super::process::{self, Service, free_port};
 use super::scenario::{self, Guest, INSTANCES, Instance, Ports};
 use super::wrk::{self, MANY, Wrk};
-use crate::{Ctx, proc, tools};
+use crate::{Ctx, proc, tools, wasm};
 
 /// Longest a release build of the backend or the collector may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(2400);
@@ -113,14 +113,17 @@ impl Found {
             Some(path) => PathBuf::from(path),
             None => tools::traefik_binary(ctx)?,
         };
-        let wasm_dir =
-            std::env::var_os("GATETRACE_WASM_DIR").map_or_else(|| ctx.wasm_dir(), PathBuf::from);
+        // The plugin as the checkout has it (`cargo xtask wasm`), unless told where builds are.
+        let wasm_dir = match std::env::var_os("GATETRACE_WASM_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => wasm::build_all(ctx)?,
+        };
         let plugin_wasm = wasm_dir.join("gatetrace-traefik.wasm");
         let fixture_wasm = wasm_dir.join("fixtures/http-guest.wasm");
         for file in [&plugin_wasm, &fixture_wasm] {
             if !file.is_file() {
                 bail!(
-                    "{} is missing: run `cargo xtask wasm` first",
+                    "{} is missing (GATETRACE_WASM_DIR points where `cargo xtask wasm` did not write)",
                     file.display()
                 );
             }
