@@ -281,6 +281,15 @@ mod tests {
             );
             assert!(!suite.command.is_empty(), "{}", suite.id);
             assert!(SUITES[..i].iter().all(|other| other.id != suite.id));
+            // A built-in suite's command is one the xtask accepts.
+            if let [XTASK, args @ ..] = suite.command {
+                let argv = ["cargo xtask"]
+                    .iter()
+                    .chain(args)
+                    .chain(&["--json", "x", "--short"]);
+                let parsed = crate::Cli::try_parse_from(argv);
+                assert!(parsed.is_ok(), "{}: {parsed:?}", suite.id);
+            }
         }
     }
 

@@ -2,6 +2,8 @@
 //! given `--json <path> --short` (or `--full`), writes one result file (see `model.rs`).
 //! To add a suite, add a line here.
 
+use super::traefik;
+
 /// One suite: its id (as in its JSON), its title and how to run it.
 #[derive(Debug)]
 pub struct Suite {
@@ -18,7 +20,7 @@ pub const XTASK: &str = "xtask";
 
 /// Every suite, in the order they run and appear in `BENCHMARKS.md`.
 pub const SUITES: &[Suite] = &[Suite {
-    id: "traefik",
-    title: "Traefik plugin",
-    command: &[XTASK, "bench-suite", "traefik"],
+    id: traefik::SUITE,
+    title: traefik::TITLE,
+    command: &[XTASK, "bench-suite", traefik::SUITE],
 }];

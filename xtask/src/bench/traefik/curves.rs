@@ -5,7 +5,9 @@
 
 use anyhow::Result;
 
-use super::scenario::{mcp_request, plain_request, with_extra_headers};
+use super::scenario::{
+    BARE, GATETRACE, GATETRACE_MCP_BODY, mcp_request, plain_request, with_extra_headers,
+};
 use super::stack::Bench;
 use super::wrk::Request;
 use crate::bench::model::Curve;
@@ -36,7 +38,7 @@ pub fn measure(bench: &mut Bench, rounds: usize, seconds: u64) -> Result<Vec<Cur
             name: "traefik-plugin-cpu-vs-header-count",
             title: "gatetrace's cost vs request header count",
             x_label: "extra request headers (20-byte values)",
-            plugin: "gatetrace",
+            plugin: GATETRACE,
             points: HEADER_COUNTS
                 .iter()
                 .map(|&n| {
@@ -51,7 +53,7 @@ pub fn measure(bench: &mut Bench, rounds: usize, seconds: u64) -> Result<Vec<Cur
             name: "traefik-plugin-cpu-vs-header-size",
             title: "gatetrace's cost vs request header size",
             x_label: "bytes of one extra request header value",
-            plugin: "gatetrace",
+            plugin: GATETRACE,
             points: HEADER_SIZES
                 .iter()
                 .map(|&len| {
@@ -64,7 +66,7 @@ pub fn measure(bench: &mut Bench, rounds: usize, seconds: u64) -> Result<Vec<Cur
             name: "traefik-plugin-cpu-vs-mcp-body-size",
             title: "gatetrace's cost vs MCP request body size (parsed from the body)",
             x_label: "MCP request body bytes",
-            plugin: "gatetrace-mcp-body",
+            plugin: GATETRACE_MCP_BODY,
             points: BODY_PADS
                 .iter()
                 .map(|&pad| {
@@ -82,7 +84,7 @@ pub fn measure(bench: &mut Bench, rounds: usize, seconds: u64) -> Result<Vec<Cur
             let mut added = Vec::new();
             for round in 0..rounds {
                 // Bare first in even rounds, the plugin first in odd ones: drift cancels.
-                let mut pair = ["bare", sweep.plugin];
+                let mut pair = [BARE, sweep.plugin];
                 if round % 2 == 1 {
                     pair.reverse();
                 }

@@ -2,15 +2,12 @@
 //! absolute speeds and latencies, CPU per request, and gatetrace's whole-system CPU (Traefik
 //! plus collector) against Traefik's own metrics, tracing and access log.
 
-use super::scenario::{SCENARIOS, Scenario};
+use super::scenario::{BARE, GATETRACE, OWN_OBSERVABILITY, SCENARIOS, Scenario};
 use super::wrk::WrkResult;
 use crate::bench::model::Figure;
 
 /// The speed goal of issue 15: plain requests with gatetrace at ≥ 0.90 of bare Traefik.
 const SPEED_GOAL: &str = ">= 0.90";
-/// The scenario the speed goal and the whole-system comparison are about.
-const GATETRACE: &str = "gatetrace";
-const OWN_OBSERVABILITY: &str = "traefik-observability";
 const CPU_GROUP: &str =
     "CPU per request (from /proc: Traefik over the 32-connection run, collector over the turn)";
 
@@ -206,7 +203,7 @@ fn whole_system(m: &Measurements) -> Vec<Figure> {
             GROUP,
             &format!("added to bare: {} (Traefik + collector)", label(GATETRACE)),
             "µs",
-            m.differences(GATETRACE, "bare", Turn::whole_system_us),
+            m.differences(GATETRACE, BARE, Turn::whole_system_us),
             None,
             true,
         ),
@@ -214,7 +211,7 @@ fn whole_system(m: &Measurements) -> Vec<Figure> {
             GROUP,
             &format!("added to bare: {}", label(OWN_OBSERVABILITY)),
             "µs",
-            m.differences(OWN_OBSERVABILITY, "bare", Turn::whole_system_us),
+            m.differences(OWN_OBSERVABILITY, BARE, Turn::whole_system_us),
             None,
             true,
         ),

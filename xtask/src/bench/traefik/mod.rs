@@ -24,6 +24,10 @@ use scenario::SCENARIOS;
 use stack::{Bench, Found};
 use wrk::{MANY, ONE};
 
+/// The suite's id and title (its line in `suites.rs` names them too).
+pub const SUITE: &str = "traefik";
+pub const TITLE: &str = "Traefik plugin";
+
 /// Rounds and durations of one mode.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
@@ -76,8 +80,8 @@ pub fn run(ctx: &Ctx, full: bool) -> Result<SuiteResult> {
     let mut notes = notes(&ctx.root, &found, &plan, full)?;
     notes.extend(checks);
     Ok(SuiteResult {
-        suite: "traefik".to_owned(),
-        title: "Traefik plugin".to_owned(),
+        suite: SUITE.to_owned(),
+        title: TITLE.to_owned(),
         notes,
         figures: figures::figures(&measurements),
         curves,

@@ -10,6 +10,12 @@ use super::wrk::Request;
 
 /// The plugin's name in Traefik's config (local plugin directory and middleware name).
 const PLUGIN: &str = "gatetrace";
+/// Instance (and scenario) ids the suite's code names.
+pub const BARE: &str = "bare";
+pub const GATETRACE: &str = "gatetrace";
+pub const GATETRACE_MCP_HEADERS: &str = "gatetrace-mcp-headers";
+pub const GATETRACE_MCP_BODY: &str = "gatetrace-mcp-body";
+pub const OWN_OBSERVABILITY: &str = "traefik-observability";
 /// The `service` every gatetrace instance records.
 const SERVICE: &str = "bench";
 
@@ -41,7 +47,7 @@ pub struct Instance {
 /// Every Traefik instance, started once and kept for the whole run.
 pub const INSTANCES: [Instance; 7] = [
     Instance {
-        id: "bare",
+        id: BARE,
         guest: Guest::None,
         collector: false,
         own_observability: false,
@@ -65,25 +71,25 @@ pub const INSTANCES: [Instance; 7] = [
         own_observability: false,
     },
     Instance {
-        id: "gatetrace",
+        id: GATETRACE,
         guest: Guest::Gatetrace,
         collector: true,
         own_observability: false,
     },
     Instance {
-        id: "gatetrace-mcp-headers",
+        id: GATETRACE_MCP_HEADERS,
         guest: Guest::Gatetrace,
         collector: true,
         own_observability: false,
     },
     Instance {
-        id: "gatetrace-mcp-body",
+        id: GATETRACE_MCP_BODY,
         guest: Guest::Gatetrace,
         collector: true,
         own_observability: false,
     },
     Instance {
-        id: "traefik-observability",
+        id: OWN_OBSERVABILITY,
         guest: Guest::None,
         collector: false,
         own_observability: true,
@@ -113,9 +119,9 @@ pub struct Scenario {
 /// Every scenario, in table order; each is compared with the bare scenario of its shape.
 pub const SCENARIOS: [Scenario; 9] = [
     Scenario {
-        id: "bare",
+        id: BARE,
         label: "bare Traefik",
-        instance: "bare",
+        instance: BARE,
         shape: Shape::Plain,
     },
     Scenario {
@@ -131,39 +137,39 @@ pub const SCENARIOS: [Scenario; 9] = [
         shape: Shape::Plain,
     },
     Scenario {
-        id: "gatetrace",
+        id: GATETRACE,
         label: "gatetrace, default config",
-        instance: "gatetrace",
+        instance: GATETRACE,
         shape: Shape::Plain,
     },
     Scenario {
-        id: "traefik-observability",
+        id: OWN_OBSERVABILITY,
         label: "Traefik's own metrics + tracing + access log",
-        instance: "traefik-observability",
+        instance: OWN_OBSERVABILITY,
         shape: Shape::Plain,
     },
     Scenario {
         id: "bare-mcp-post",
         label: "bare Traefik, MCP POST",
-        instance: "bare",
+        instance: BARE,
         shape: Shape::McpHeaders,
     },
     Scenario {
-        id: "gatetrace-mcp-headers",
+        id: GATETRACE_MCP_HEADERS,
         label: "gatetrace, MCP POST with 2026-07-28 headers",
-        instance: "gatetrace-mcp-headers",
+        instance: GATETRACE_MCP_HEADERS,
         shape: Shape::McpHeaders,
     },
     Scenario {
         id: "bare-mcp-body",
         label: "bare Traefik, MCP POST (2025-06-18)",
-        instance: "bare",
+        instance: BARE,
         shape: Shape::McpBody,
     },
     Scenario {
-        id: "gatetrace-mcp-body",
+        id: GATETRACE_MCP_BODY,
         label: "gatetrace, MCP POST parsed from the body",
-        instance: "gatetrace-mcp-body",
+        instance: GATETRACE_MCP_BODY,
         shape: Shape::McpBody,
     },
 ];
@@ -171,12 +177,12 @@ pub const SCENARIOS: [Scenario; 9] = [
 impl Scenario {
     /// The bare scenario sending the same request, or `None` for a bare one.
     pub fn reference(&self) -> Option<&'static Scenario> {
-        if self.instance == "bare" {
+        if self.instance == BARE {
             return None;
         }
         SCENARIOS
             .iter()
-            .find(|other| other.instance == "bare" && other.shape == self.shape)
+            .find(|other| other.instance == BARE && other.shape == self.shape)
     }
 }
 
@@ -333,7 +339,7 @@ mod tests {
                 "{scenario:?}"
             );
             match scenario.reference() {
-                None => assert_eq!(scenario.instance, "bare"),
+                None => assert_eq!(scenario.instance, BARE),
                 Some(bare) => assert_eq!(bare.shape, scenario.shape),
             }
         }
