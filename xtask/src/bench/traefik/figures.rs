@@ -2,7 +2,7 @@
 //! absolute speeds and latencies, CPU per request, and gatetrace's whole-system CPU (Traefik
 //! plus collector) against Traefik's own metrics, tracing and access log.
 
-use super::scenario::{BARE, GATETRACE, OWN_OBSERVABILITY, SCENARIOS, Scenario};
+use super::scenario::{BARE, GATETRACE, OWN_OBSERVABILITY, SCENARIOS, Scenario, VARIANT};
 use super::wrk::WrkResult;
 use crate::bench::model::Figure;
 
@@ -77,7 +77,13 @@ impl Measurements {
 /// All the suite's figures.
 pub fn figures(m: &Measurements) -> Vec<Figure> {
     let mut out = Vec::new();
-    let compared = || SCENARIOS.iter().filter_map(|s| Some((s, s.reference()?)));
+    // Scenarios that did not run (the variant without a build) have no turns.
+    let compared = || {
+        SCENARIOS
+            .iter()
+            .filter(|s| !m.of(s.id).is_empty())
+            .filter_map(|s| Some((s, s.reference()?)))
+    };
     for (scenario, bare) in compared() {
         out.push(figure(
             "Requests/s ÷ bare Traefik, 32 connections (per round, side by side)",
@@ -86,7 +92,9 @@ pub fn figures(m: &Measurements) -> Vec<Figure> {
             m.ratios(scenario.id, bare.id, |t| {
                 t.many_connections.requests_per_second()
             }),
-            (scenario.id == GATETRACE).then_some(SPEED_GOAL),
+            [GATETRACE, VARIANT]
+                .contains(&scenario.id)
+                .then_some(SPEED_GOAL),
             false,
         ));
     }
@@ -102,7 +110,7 @@ pub fn figures(m: &Measurements) -> Vec<Figure> {
             false,
         ));
     }
-    for scenario in &SCENARIOS {
+    for scenario in SCENARIOS.iter().filter(|s| !m.of(s.id).is_empty()) {
         let turns = m.of(scenario.id);
         let samples = |value: fn(&Turn) -> f64| turns.iter().map(value).collect::<Vec<_>>();
         let absolute = |group: &str, suffix: &str, unit: &str, values: Vec<f64>| {
@@ -260,7 +268,12 @@ mod tests {
     #[test]
     fn ratios_are_per_round_against_the_bare_run_of_the_same_request() {
         let mut m = Measurements::new();
-        for (i, scenario) in SCENARIOS.iter().enumerate() {
+        // The variant did not run: no turns.
+        for (i, scenario) in SCENARIOS
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.id != VARIANT)
+        {
             let collector = (scenario.instance.starts_with("gatetrace")).then_some(10.0);
             let (rps, us) = match scenario.instance {
                 "bare" => (1000.0, 40.0),
@@ -303,7 +316,9 @@ mod tests {
             "gatetrace, default config: whole system (Traefik + collector)",
         );
         assert_eq!(cpu.samples, [55.0, 55.0]);
-        // Bare Traefik has no collector row.
+        // Bare Traefik has no collector row; a scenario that did not run has no rows at all.
         assert!(all.iter().all(|f| f.name != "bare Traefik: collector"));
+        assert!(all.iter().all(|f| !f.name.contains("other build")));
+        assert!(all.iter().all(|f| !f.samples.is_empty()));
     }
 }

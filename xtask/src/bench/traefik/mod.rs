@@ -68,6 +68,9 @@ pub fn run(ctx: &Ctx, full: bool) -> Result<SuiteResult> {
     let mut bench = stack::start(&found)?;
     println!("traefik bench: warming up");
     for scenario in &SCENARIOS {
+        if !bench.runs(scenario.instance) {
+            continue;
+        }
         let port = bench.instance_mut(scenario.instance).port;
         let result = bench
             .wrk
@@ -93,9 +96,12 @@ pub fn run(ctx: &Ctx, full: bool) -> Result<SuiteResult> {
 /// counted from the start of its scenario's turn until [`COLLECTOR_CATCH_UP`] after its end.
 fn measure_rounds(bench: &mut Bench, plan: &Plan) -> Result<Measurements> {
     let mut measurements = Measurements::new();
+    let active: Vec<usize> = (0..SCENARIOS.len())
+        .filter(|&i| bench.runs(SCENARIOS[i].instance))
+        .collect();
     for round in 0..plan.rounds {
-        for step in 0..SCENARIOS.len() {
-            let index = (step + round) % SCENARIOS.len();
+        for step in 0..active.len() {
+            let index = active[(step + round) % active.len()];
             let scenario = &SCENARIOS[index];
             let request = scenario.shape.request();
             let running = bench.instance_mut(scenario.instance);
@@ -205,7 +211,7 @@ fn notes(root: &Path, found: &Found, plan: &Plan, full: bool) -> Result<Vec<Stri
             .display()
             .to_string()
     };
-    Ok(vec![
+    let mut notes = vec![
         format!(
             "Traefik {version}; plugin {} ({} bytes); loopback backend answering 200 (`bench_backend`, release)",
             shown(&found.plugin_wasm),
@@ -238,7 +244,16 @@ fn notes(root: &Path, found: &Found, plan: &Plan, full: bool) -> Result<Vec<Stri
         "CPU per request is Traefik's (and the collector's) user + system time from \
          /proc/<pid>/stat over the 32-connection run, divided by the requests wrk completed"
             .to_owned(),
-    ])
+    ];
+    if let Some(variant) = &found.variant_wasm {
+        notes.push(format!(
+            "the other build (GATETRACE_BENCH_VARIANT_WASM): {} ({} bytes), same config, its own \
+             Traefik and collector",
+            shown(variant),
+            size(variant)
+        ));
+    }
+    Ok(notes)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub const GATETRACE: &str = "gatetrace";
 pub const GATETRACE_MCP_HEADERS: &str = "gatetrace-mcp-headers";
 pub const GATETRACE_MCP_BODY: &str = "gatetrace-mcp-body";
 pub const OWN_OBSERVABILITY: &str = "traefik-observability";
+/// The optional other build of the plugin (`GATETRACE_BENCH_VARIANT_WASM`).
+pub const VARIANT: &str = "gatetrace-variant";
 /// The `service` every gatetrace instance records.
 const SERVICE: &str = "bench";
 
@@ -25,6 +27,8 @@ pub enum Guest {
     None,
     /// The gatetrace plugin with its default config (service and spool dir set).
     Gatetrace,
+    /// Another build of the plugin, same config: measured only when one is given.
+    GatetraceVariant,
     /// The harness fixture guest in a calibration mode, optionally appending one line per
     /// request to a file in the instance's spool dir.
     Fixture {
@@ -45,7 +49,7 @@ pub struct Instance {
 }
 
 /// Every Traefik instance, started once and kept for the whole run.
-pub const INSTANCES: [Instance; 7] = [
+pub const INSTANCES: [Instance; 8] = [
     Instance {
         id: BARE,
         guest: Guest::None,
@@ -94,6 +98,12 @@ pub const INSTANCES: [Instance; 7] = [
         collector: false,
         own_observability: true,
     },
+    Instance {
+        id: VARIANT,
+        guest: Guest::GatetraceVariant,
+        collector: true,
+        own_observability: false,
+    },
 ];
 
 /// The request a scenario sends.
@@ -117,7 +127,7 @@ pub struct Scenario {
 }
 
 /// Every scenario, in table order; each is compared with the bare scenario of its shape.
-pub const SCENARIOS: [Scenario; 9] = [
+pub const SCENARIOS: [Scenario; 10] = [
     Scenario {
         id: BARE,
         label: "bare Traefik",
@@ -171,6 +181,12 @@ pub const SCENARIOS: [Scenario; 9] = [
         label: "gatetrace, MCP POST parsed from the body",
         instance: GATETRACE_MCP_BODY,
         shape: Shape::McpBody,
+    },
+    Scenario {
+        id: VARIANT,
+        label: "gatetrace, the other build (GATETRACE_BENCH_VARIANT_WASM)",
+        instance: VARIANT,
+        shape: Shape::Plain,
     },
 ];
 
@@ -293,7 +309,9 @@ pub fn write_traefik_config(
     }});
     let plugin_config = match instance.guest {
         Guest::None => None,
-        Guest::Gatetrace => Some(json!({"service": SERVICE, "spool": {"dir": spool}})),
+        Guest::Gatetrace | Guest::GatetraceVariant => {
+            Some(json!({"service": SERVICE, "spool": {"dir": spool}}))
+        }
         Guest::Fixture { mode, spool: false } => Some(json!({"mode": mode})),
         Guest::Fixture { mode, spool: true } => Some(json!({"mode": mode, "spool": spool})),
     };

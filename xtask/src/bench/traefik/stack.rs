@@ -68,6 +68,11 @@ pub struct Bench {
 }
 
 impl Bench {
+    /// Whether the instance `id` runs (the variant only runs when one is given).
+    pub fn runs(&self, id: &str) -> bool {
+        self.running.iter().any(|r| r.instance.id == id)
+    }
+
     /// The running instance `id` (one of [`INSTANCES`]).
     pub fn instance_mut(&mut self, id: &str) -> &mut Running {
         self.running
@@ -101,6 +106,8 @@ pub struct Found {
     pub traefik: PathBuf,
     wrk: PathBuf,
     pub plugin_wasm: PathBuf,
+    /// Another build of the plugin measured in the same rounds (`GATETRACE_BENCH_VARIANT_WASM`).
+    pub variant_wasm: Option<PathBuf>,
     fixture_wasm: PathBuf,
     plugin_manifest: PathBuf,
     backend: PathBuf,
@@ -120,7 +127,11 @@ impl Found {
         };
         let plugin_wasm = wasm_dir.join("gatetrace-traefik.wasm");
         let fixture_wasm = wasm_dir.join("fixtures/http-guest.wasm");
-        for file in [&plugin_wasm, &fixture_wasm] {
+        let variant_wasm = std::env::var_os("GATETRACE_BENCH_VARIANT_WASM").map(PathBuf::from);
+        for file in [&plugin_wasm, &fixture_wasm]
+            .into_iter()
+            .chain(&variant_wasm)
+        {
             if !file.is_file() {
                 bail!(
                     "{} is missing (GATETRACE_WASM_DIR points where `cargo xtask wasm` did not write)",
@@ -160,6 +171,7 @@ impl Found {
                 None => tools::wrk_binary()?,
             },
             plugin_wasm,
+            variant_wasm,
             fixture_wasm,
             plugin_manifest: ctx.root.join("plugin/http-wasm/.traefik.yml"),
             backend: target.join("release/examples/bench_backend"),
@@ -201,6 +213,9 @@ pub fn start(found: &Found) -> Result<Bench> {
     otlp_sink.wait_for_port(sink_port)?;
     let mut running = Vec::new();
     for instance in &INSTANCES {
+        if instance.guest == Guest::GatetraceVariant && found.variant_wasm.is_none() {
+            continue;
+        }
         println!("traefik bench: starting Traefik {}", instance.id);
         running.push(start_instance(
             found,
@@ -244,8 +259,9 @@ fn start_instance(
         backend,
         otlp_sink,
     };
-    let wasm = match instance.guest {
-        Guest::Fixture { .. } => &found.fixture_wasm,
+    let wasm = match (instance.guest, &found.variant_wasm) {
+        (Guest::Fixture { .. }, _) => &found.fixture_wasm,
+        (Guest::GatetraceVariant, Some(variant)) => variant,
         _ => &found.plugin_wasm,
     };
     let config =
