@@ -6,6 +6,7 @@
 //! `exports` drives the adapter through `wasm_host`, which calls the imports in `sys`.
 
 pub mod adapter;
+pub mod drops;
 mod headers;
 pub mod host;
 pub mod spool;

@@ -7,6 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use crate::drops::DropLedger;
 use gatetrace_core::spool::{
     self, AppendPlan, CLAIM_BYTES, SpoolLayout, claim_file_name, claim_generation, segment_name,
     stale_claim_file,
@@ -168,6 +169,8 @@ pub struct SpoolAppender<D: SpoolDir> {
     torn: Option<u64>,
     /// The newline and the line, for a write after a fragment (rare: no copy otherwise).
     mended: Vec<u8>,
+    /// Where the drop count outlives the instance (none without a spool, or in tests).
+    ledger: Option<DropLedger>,
 }
 
 impl<D: SpoolDir> core::fmt::Debug for SpoolAppender<D> {
@@ -190,7 +193,22 @@ impl<D: SpoolDir> SpoolAppender<D> {
             open: None,
             torn: None,
             mended: Vec::new(),
+            ledger: None,
         }
+    }
+
+    /// Keeps the drop count in `ledger` too, so it is reported even if this instance is
+    /// never called again (see [`crate::drops`]).
+    #[must_use]
+    pub fn with_ledger(mut self, ledger: DropLedger) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The ledger, for tests.
+    #[cfg(test)]
+    pub(crate) fn ledger(&self) -> Option<&DropLedger> {
+        self.ledger.as_ref()
     }
 
     /// The directory access, for tests to inspect.
@@ -220,6 +238,22 @@ impl<D: SpoolDir> SpoolAppender<D> {
         now_unix_ns: u64,
         line: impl FnOnce(u64) -> &'l [u8],
     ) -> AppendOutcome {
+        let before = self.plan.dropped();
+        let outcome = self.append_or_drop(now_unix_ns, line);
+        if self.plan.dropped() > before
+            && let Some(ledger) = self.ledger.as_mut()
+        {
+            let reported_elsewhere = ledger.owe(self.plan.dropped());
+            self.plan.forget(reported_elsewhere);
+        }
+        outcome
+    }
+
+    fn append_or_drop<'l>(
+        &mut self,
+        now_unix_ns: u64,
+        line: impl FnOnce(u64) -> &'l [u8],
+    ) -> AppendOutcome {
         let Some(dir) = self.dir.as_mut() else {
             self.plan.append_failed(0);
             return AppendOutcome::NoSpool;
@@ -244,8 +278,14 @@ impl<D: SpoolDir> SpoolAppender<D> {
                 }
             },
         };
-        let reported = self.plan.take_dropped();
-        let mut line: &[u8] = line(reported);
+        let mut owned = self.plan.take_dropped();
+        let held = self
+            .ledger
+            .as_mut()
+            .map(|ledger| ledger.hold(now_unix_ns, owned))
+            .unwrap_or_default();
+        owned -= held.reported_elsewhere.min(owned);
+        let mut line: &[u8] = line(owned + held.adopted);
         let mending = self.torn == Some(window);
         if mending {
             self.mended.clear();
@@ -257,6 +297,7 @@ impl<D: SpoolDir> SpoolAppender<D> {
             Ok(n) if n == line.len() => {
                 self.torn = None;
                 self.open = Some((window, file));
+                self.release(true);
                 return AppendOutcome::Written;
             }
             Ok(0) => io::Error::new(io::ErrorKind::WriteZero, "nothing written"),
@@ -270,8 +311,18 @@ impl<D: SpoolDir> SpoolAppender<D> {
         };
         // Reopen for the next line rather than trust this handle again.
         dir.close(file);
-        self.plan.append_failed(reported);
+        // The adopted counts stay in their slots for a later writer; this instance owes its own.
+        self.plan.append_failed(owned);
+        self.release(false);
         AppendOutcome::Failed(failure)
+    }
+
+    /// Ends the ledger's part of a write: see [`DropLedger::release`].
+    fn release(&mut self, written: bool) {
+        if let Some(ledger) = self.ledger.as_mut() {
+            let reported_elsewhere = ledger.release(written, self.plan.dropped());
+            self.plan.forget(reported_elsewhere);
+        }
     }
 }
 
