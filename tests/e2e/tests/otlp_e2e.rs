@@ -334,7 +334,7 @@ fn outage_batch(batch: u64) -> Vec<Record> {
             start_unix_ns: now - 5_000_000,
             duration_ns: 5_000_000,
             service: "outage-api".into(),
-            ..Record::example(n)
+            ..Record::example(n + 1)
         })
         .collect()
 }

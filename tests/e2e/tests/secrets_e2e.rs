@@ -153,7 +153,12 @@ impl Secrets {
             .header("mcp-param-password", &self.mcp_param);
         mcp.method = "POST".into();
         mcp.body = serde_json::to_vec(&call).unwrap();
-        let mut read = mcp.clone();
+        let mut read = HttpRequest::get("/mcp")
+            .header("authorization", &format!("Bearer {}", self.mcp_bearer))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-method", "resources/read");
+        read.method = "POST".into();
         read.body = serde_json::to_vec(&json!({
             "jsonrpc": "2.0", "id": 8, "method": "resources/read",
             "params": {"uri": format!("secret://{}", self.tool_argument),
@@ -221,13 +226,16 @@ fn get_text(agent: &ureq::Agent, url: &str) -> String {
         .unwrap()
 }
 
-/// Sum of `mcp_oauth_requests_total` over its series.
+/// Sum of `mcp_oauth_requests_total` over its series (label values may hold `}`: endpoint
+/// templates; an exemplar follows ` # `).
 fn requests_total(metrics: &str) -> usize {
     metrics
         .lines()
         .filter(|l| l.starts_with("mcp_oauth_requests_total{"))
         .filter_map(|l| {
-            l.rsplit_once('}')?
+            let sample = l.split(" # ").next()?;
+            sample
+                .rsplit_once('}')?
                 .1
                 .split_whitespace()
                 .next()?
@@ -361,7 +369,18 @@ fn no_secret_reaches_any_record_log_span_or_label_through_traefik_or_envoy() {
 
     // The secrets did reach the gateways (else this test proves nothing).
     let seen = backend.seen_with("/");
-    let raw_heads = format!("{seen:?}");
+    let raw_heads: String = seen
+        .iter()
+        .flat_map(|m| {
+            std::iter::once(m.target.clone()).chain(
+                m.headers
+                    .values()
+                    .flatten()
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     for secret in [&secrets.oauth_code, &secrets.bearer, &secrets.mcp_param] {
         assert!(
             raw_heads.contains(secret.as_str()),
