@@ -282,6 +282,8 @@ fn no_secret_reaches_any_record_log_span_or_label_through_traefik_or_envoy() {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg(format!("--spool-dir={}", traefik.spool.display()))
             .args(["--spool-window-secs", "2"])
+            // Keeps the segments it has read (they are scanned at the end).
+            .args(["--spool-grace-secs", "600"])
             .arg(format!("--access-log={}", access_log.display()))
             .args(["--log", "debug", "--otlp-batch-delay-ms", "100"])
             .arg(format!("--otlp-endpoint=http://127.0.0.1:{phoenix_grpc}"))
