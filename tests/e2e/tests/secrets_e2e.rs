@@ -374,7 +374,12 @@ fn no_secret_reaches_any_record_log_span_or_label_through_traefik_or_envoy() {
     let raw_heads: String = seen
         .iter()
         .flat_map(|m| {
-            std::iter::once(m.target.clone()).chain(
+            [
+                m.target.clone(),
+                String::from_utf8_lossy(&m.body).into_owned(),
+            ]
+            .into_iter()
+            .chain(
                 m.headers
                     .values()
                     .flatten()
@@ -383,10 +388,10 @@ fn no_secret_reaches_any_record_log_span_or_label_through_traefik_or_envoy() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    for secret in [&secrets.oauth_code, &secrets.bearer, &secrets.mcp_param] {
+    for secret in secrets.all() {
         assert!(
-            raw_heads.contains(secret.as_str()),
-            "the backend got {secret}"
+            raw_heads.contains(secret),
+            "the backend got {secret} through Traefik"
         );
     }
     let spool = traefik.spool_lines().join("\n");
