@@ -3,6 +3,7 @@
 //! with a counted reason and never spoils the lines around it.
 
 use gatetrace_core::record::{DecodeError, Record};
+use gatetrace_core::spool::joined_record_start;
 use serde::Serialize;
 
 use crate::batch::{Reject, RejectCounts};
@@ -87,6 +88,28 @@ impl DecodedLines {
             return;
         }
         match parse_line(line) {
+            Ok(record) => self.records.push(record),
+            Err(reason) => self.reject(number, reason),
+        }
+    }
+
+    /// As [`DecodedLines::push_line`] for a spool line: a record joined to another writer's
+    /// fragment ([`joined_record_start`]) is kept, the fragment rejected as invalid JSON.
+    pub fn push_spool_line(&mut self, number: usize, line: &[u8]) {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let reason = match parse_line(line) {
+            Ok(record) => return self.records.push(record),
+            Err(reason) => reason,
+        };
+        let Some(start) = joined_record_start(line) else {
+            return self.reject(number, reason);
+        };
+        self.reject(number, Reject::InvalidJson);
+        match parse_line(&line[start..]) {
             Ok(record) => self.records.push(record),
             Err(reason) => self.reject(number, reason),
         }

@@ -207,7 +207,7 @@ fn decode_frames(buf: &[u8], take_tail: bool) -> (DecodedLines, usize) {
         number += 1;
         match next_frame(&buf[taken..]) {
             Frame::Line { len } => {
-                decoded.push_line(number, &buf[taken..taken + len]);
+                decoded.push_spool_line(number, &buf[taken..taken + len]);
                 taken += len;
             }
             Frame::Oversize { len } => {
@@ -241,6 +241,24 @@ mod tests {
         assert_eq!(decoded.records.len(), 2);
         assert_eq!(decoded.rejected_total(), 0);
         assert_eq!(taken, text.len());
+    }
+
+    /// A writer's line cut short by a full disk, then another writer's whole line: the
+    /// fragment is rejected, the joined record counted.
+    #[test]
+    fn a_record_joined_to_another_writers_fragment_is_kept() {
+        let fragment = &line(1, Some(200), true)[..57];
+        let buf = format!(
+            "{fragment}{}\n{}\n",
+            line(2, None, false),
+            line(3, Some(500), true)
+        );
+        let (decoded, taken) = decode_frames(buf.as_bytes(), false);
+        assert_eq!(decoded.records.len(), 2);
+        assert_eq!(decoded.records[0].request_id, "r2");
+        assert_eq!(decoded.rejected[Reject::InvalidJson.index()], 1);
+        assert_eq!(decoded.rejected_total(), 1);
+        assert_eq!(taken, buf.len());
     }
 
     #[test]

@@ -13,6 +13,9 @@
 //!   and uses the generation and the resulting file offset as its unique instance salt. The
 //!   first claim of a generation removes the files of generations before the previous one
 //!   ([`stale_claim_file`]), so the claim files hold about two days of instance starts.
+//! - `drops-*` and `held-*`: each writer's count of records dropped and not yet reported, kept
+//!   outside the writer so it survives the writer (the Traefik adapter's `drops` module says
+//!   how); readers ignore them.
 //!
 //! A reader may delete a segment once it has read it to the end and the window closed more
 //! than `grace_secs` ago ([`SpoolLayout::deletable`]); it truncates the segment before
@@ -208,11 +211,36 @@ impl SpoolPlan {
             .saturating_add(1);
     }
 
+    /// `reported` of the records counted here were reported by another writer (it adopted
+    /// this writer's persisted count): they are no longer owed.
+    pub fn forget(&mut self, reported: u64) {
+        self.dropped = self.dropped.saturating_sub(reported);
+    }
+
     /// Records dropped and not yet reported.
     #[must_use]
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
+}
+
+/// How every record line starts (`v` is the record's first field).
+const RECORD_START: &[u8] = b"{\"v\":";
+
+/// Where the record in a spool `line` that is not a record itself starts, if it holds one
+/// after other bytes: a write cut short by a full disk leaves part of a line without its
+/// newline, and the next line another writer appends (it cannot know) joins that fragment.
+/// The writer that cut its line counted it as dropped; the joined record is whole. A record
+/// line begins with `{"v":`, which never occurs inside one (quotes in strings are escaped and
+/// no nested object's first key is `v`), so the last occurrence after the first byte is where
+/// the joined record starts. Readers count the bytes before it as one bad line.
+#[must_use]
+pub fn joined_record_start(line: &[u8]) -> Option<usize> {
+    let from = 1;
+    line.get(from..)?
+        .windows(RECORD_START.len())
+        .rposition(|w| w == RECORD_START)
+        .map(|at| at + from)
 }
 
 /// One step of reading a segment from an offset, from [`next_frame`].
@@ -266,6 +294,35 @@ mod tests {
         ] {
             assert_eq!(parse_segment_name(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_record_joined_to_another_writers_fragment_is_found() {
+        use crate::record::Record;
+        let mut whole = Vec::new();
+        Record::example(1).write_ndjson_line(&mut whole);
+        let mut second = Vec::new();
+        Record::example(2).write_ndjson_line(&mut second);
+        assert!(whole.starts_with(RECORD_START));
+        assert_eq!(
+            joined_record_start(&whole),
+            None,
+            "a whole record joins nothing"
+        );
+        for cut in [1, 7, 40, whole.len() - 1] {
+            let mut joined = whole[..cut].to_vec();
+            joined.extend_from_slice(&second);
+            assert_eq!(joined_record_start(&joined), Some(cut), "cut at {cut}");
+            let record = Record::from_ndjson_line(&joined[cut..]).unwrap();
+            assert_eq!(record, Record::example(2));
+        }
+        // Two fragments, then a record: the record is found.
+        let mut twice = whole[..30].to_vec();
+        twice.extend_from_slice(&whole[..12]);
+        twice.extend_from_slice(&second);
+        assert_eq!(joined_record_start(&twice), Some(42));
+        assert_eq!(joined_record_start(b""), None);
+        assert_eq!(joined_record_start(b"garbage"), None);
     }
 
     #[test]

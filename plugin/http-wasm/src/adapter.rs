@@ -12,6 +12,7 @@ use gatetrace_core::exchange::{
 use gatetrace_core::ids::Instance;
 use gatetrace_core::record::HostKind;
 
+use crate::drops::DropLedger;
 use crate::headers::{HostHeaders, WantedNames};
 use crate::host::{Buf, Host};
 use crate::spool::{AppendOutcome, NO_SPOOL, SpoolAppender, SpoolDir, claim_salt};
@@ -124,7 +125,13 @@ impl<D: SpoolDir> Plugin<D> {
             start,
             Instance::salt_word(env.node.as_bytes()),
         ]);
-        let spool = SpoolAppender::new(dir, config.spool.layout);
+        let ledger = dir
+            .is_some()
+            .then(|| DropLedger::new(PathBuf::from(&config.spool.dir), config.spool.layout, start));
+        let mut spool = SpoolAppender::new(dir, config.spool.layout);
+        if let Some(ledger) = ledger {
+            spool = spool.with_ledger(ledger);
+        }
         let request_wanted = WantedNames::new(
             ["host", config.request_id_header.as_str()]
                 .into_iter()

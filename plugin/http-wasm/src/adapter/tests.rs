@@ -117,8 +117,18 @@ fn a_plain_request_costs_these_host_calls_and_gives_one_record() {
     assert_eq!(r.endpoint, "/users/{id}");
     assert_eq!(r.service, "svc");
     assert_eq!(r.host_kind, HostKind::Traefik);
-    let line = std::fs::read_dir(dir.path()).unwrap().count();
-    assert_eq!(line, 2, "one segment + the claim file");
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(
+        files[0].starts_with("claims-")
+            && files[1].starts_with("drops-")
+            && files[2].starts_with("seg-"),
+        "one segment, the claim file and the instance's (zero) drops slot: {files:?}"
+    );
 }
 
 #[test]

@@ -216,8 +216,9 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Message>>) {
         let mut parts = line.split(' ');
         msg.method = parts.next().unwrap_or("").to_owned();
         msg.target = parts.next().unwrap_or("").to_owned();
-        if read_body(&mut reader, &msg, |_| {}).is_err() {
-            return;
+        match read_body(&mut reader, &msg, |_| {}) {
+            Ok(body) => msg.body = body,
+            Err(_) => return,
         }
         seen.lock().unwrap().push(msg.clone());
         let out = reader.get_mut();
