@@ -35,7 +35,7 @@ export function withGatetrace(handler, gt, options = {}) {
   let unflushed = 0;
   const core = gt.core;
   const recorded = (exchange, status, ctx) => {
-    core.finish(exchange, status, gt.now());
+    gt.finish(exchange, status);
     unflushed += 1;
     if (unflushed >= flushEvery || core.unsettled > 0) {
       unflushed = 0;

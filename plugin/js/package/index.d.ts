@@ -41,6 +41,8 @@ export interface TracerOptions {
   fetch?: typeof fetch;
   /** The wall clock in milliseconds since the epoch (default: see `runtime`). */
   now?: () => number;
+  /** Called with each record's NDJSON line as it is queued (a local copy; optional). */
+  onRecord?: (line: string) => void;
 }
 
 /** One server's gatetrace: config, ids, record queue and its shipping. */

@@ -103,8 +103,7 @@ export function observeNode(gt, req, res) {
     if (done) return;
     if (!started && res.headersSent) start(undefined);
     done = true;
-    core.finish(exchange, res.headersSent ? res.statusCode : undefined, gt.now());
-    gt.recorded?.();
+    gt.finish(exchange, res.headersSent ? res.statusCode : undefined);
   };
 
   const { writeHead, write, end } = res;

@@ -51,6 +51,13 @@ export class GatetraceTracer {
     this.batchSize = this.core.batchSize;
     this.requestIdHeader = this.core.requestIdHeader;
     this.sending = new Set();
+    this.onRecord = options.onRecord;
+  }
+
+  /** Ends `exchange` with `status` (undefined when no response went out) and queues its record. */
+  finish(exchange, status) {
+    this.core.finish(exchange, status, this.now());
+    if (this.onRecord) this.onRecord(this.core.lastRecord);
   }
 
   /** Records waiting for a batch. */

@@ -219,7 +219,7 @@ impl Tracer {
     }
 
     /// Ends the exchange with the status the client got (`undefined` when none went out)
-    /// and queues its record.
+    /// and queues its record ([`Tracer::last_record`] shows it).
     pub fn finish(&mut self, exchange: Exchange, status: Option<u16>, now_ms: f64) {
         let mut inner = exchange.inner;
         inner.response_end();
@@ -231,6 +231,13 @@ impl Tracer {
         if !self.line.is_empty() {
             self.shipper.push(self.line.clone());
         }
+    }
+
+    /// The NDJSON line of the last finished exchange (for a local copy of the records; no
+    /// cost unless called).
+    #[wasm_bindgen(getter, js_name = lastRecord)]
+    pub fn last_record(&self) -> String {
+        String::from_utf8_lossy(&self.line).into_owned()
     }
 
     /// The batches to send now (retries first); each must be answered with

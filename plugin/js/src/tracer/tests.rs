@@ -68,8 +68,14 @@ fn an_mcp_call_becomes_the_core_record_with_the_trace_continued_and_no_secret() 
         r#"{"jsonrpc":"2.0","id":3,"result":{"content":[],"isError":true}}"#,
         1.5,
     );
+    let line = tracer.last_record();
     let batches = tracer.tick(NOW_MS);
     assert_eq!(batches.len(), 1);
+    assert_eq!(
+        line.as_bytes(),
+        batches[0].body(),
+        "the last record is the one queued"
+    );
     assert_eq!(batches[0].sequence(), "1");
     let body = String::from_utf8(batches[0].body()).expect("utf-8");
     assert!(!body.contains("secret"), "{body}");
