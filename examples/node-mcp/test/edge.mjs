@@ -27,7 +27,6 @@ const handler = vm.evaluate("worker.default");
 if (vm.evaluate("typeof process") !== "undefined" && vm.evaluate("typeof process.versions?.node") === "string") {
   throw new Error("the edge VM exposes Node's process");
 }
-const env = { GATETRACE_COLLECTOR: collector, GATETRACE_CONFIG: config };
 const waits = [];
 const ctx = { waitUntil: (promise) => waits.push(promise) };
 
@@ -38,14 +37,22 @@ async function edgeFetch(url, init = {}) {
     body: init.body,
   });
   const response = await handler.fetch(request, env, ctx);
-  // Read whole here, inside the runtime's realm; the worker's tee already saw it stream.
-  const body = await response.arrayBuffer();
   const headers = {};
   response.headers.forEach((value, name) => (headers[name] = value));
-  return new Response(response.status === 204 || response.status === 202 ? null : body, {
-    status: response.status,
-    headers,
+  if (!response.body) return new Response(null, { status: response.status, headers });
+  // The body streams across the realms; the client's abort (closing the standalone GET
+  // stream) cancels it in the runtime, as a client disconnect would.
+  const reader = response.body.getReader();
+  init.signal?.addEventListener("abort", () => void reader.cancel().catch(() => {}));
+  const body = new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await reader.read().catch(() => ({ done: true }));
+      if (done) controller.close();
+      else controller.enqueue(new Uint8Array(value));
+    },
+    cancel: () => reader.cancel().catch(() => {}),
   });
+  return new Response(body, { status: response.status, headers });
 }
 
 const seen = await session("http://edge.example/mcp", { fetch: edgeFetch });
