@@ -29,10 +29,14 @@ async function mcp(request) {
   return transport.handleRequest(request);
 }
 
+let tracer;
 let handler;
 export default {
   fetch(request, env, ctx) {
-    handler ??= withGatetrace(mcp, createTracer({ config: env.GATETRACE_CONFIG, collectorUrl: env.GATETRACE_COLLECTOR }));
+    tracer ??= createTracer({ config: env.GATETRACE_CONFIG, collectorUrl: env.GATETRACE_COLLECTOR });
+    handler ??= withGatetrace(mcp, tracer);
     return handler(request, env, ctx);
   },
+  /** What the shipper did, for the test (not part of a real worker). */
+  stats: () => ({ delivered: tracer.delivered, dropped: tracer.dropped, queued: tracer.queued, runtime: tracer.runtime, url: tracer.url }),
 };

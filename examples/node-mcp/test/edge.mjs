@@ -27,6 +27,7 @@ const handler = vm.evaluate("worker.default");
 if (vm.evaluate("typeof process") !== "undefined" && vm.evaluate("typeof process.versions?.node") === "string") {
   throw new Error("the edge VM exposes Node's process");
 }
+const env = { GATETRACE_COLLECTOR: collector, GATETRACE_CONFIG: config };
 const waits = [];
 const ctx = { waitUntil: (promise) => waits.push(promise) };
 
@@ -59,4 +60,4 @@ const seen = await session("http://edge.example/mcp", { fetch: edgeFetch });
 for (let settled = 0; settled < waits.length; settled = waits.length) {
   await Promise.allSettled(waits.slice(settled));
 }
-console.log(JSON.stringify({ ...seen, waitUntil: waits.length }));
+console.log(JSON.stringify({ ...seen, waitUntil: waits.length, shipper: handler.stats() }));

@@ -48,17 +48,36 @@ export function withGatetrace(handler, gt, options = {}) {
 
   return async function gatetraceFetch(request, env, ctx) {
     const url = new URL(request.url);
+    let lines = headerLines(request.headers);
+    // A `Request` built in the runtime (or a chunked upload) may carry no `Content-Length`,
+    // which the core needs to read a JSON-RPC body: a JSON POST is read from a clone first
+    // and its length added (the handler still gets the body, untouched).
+    let body;
+    if (
+      request.body &&
+      request.method === "POST" &&
+      !request.headers.has("content-length") &&
+      (request.headers.get("content-type") ?? "").includes("json")
+    ) {
+      try {
+        body = new Uint8Array(await request.clone().arrayBuffer());
+        lines += `\ncontent-length\n${body.length}`;
+      } catch {
+        body = undefined;
+      }
+    }
     const exchange = core.begin(
       request.method,
       url.pathname + url.search,
       url.host,
       undefined,
-      headerLines(request.headers),
+      lines,
       gt.now(),
     );
     if (exchange.requestBodyWanted !== undefined && request.body) {
       try {
-        exchange.requestBody(new Uint8Array(await request.clone().arrayBuffer()));
+        body ??= new Uint8Array(await request.clone().arrayBuffer());
+        exchange.requestBody(body);
       } catch {
         // An unreadable body leaves the header facts; the app's copy is untouched.
       }

@@ -6,6 +6,7 @@
 //! per-tool counts from the collector's `/metrics`.
 
 #[path = "mcp_rig/observed.rs"]
+#[allow(dead_code)] // the metrics helpers are used; the spool readers are not
 mod observed;
 
 use std::collections::BTreeMap;
@@ -29,7 +30,7 @@ type Counts = BTreeMap<String, u64>;
 
 /// The collector binary on a free port, its access log in `dir`.
 struct Collector {
-    _child: ChildGuard,
+    child: ChildGuard,
     port: u16,
     access_log: PathBuf,
 }
@@ -46,7 +47,7 @@ impl Collector {
         );
         testkit::wait_for_port("the collector", port, SETTLE);
         Self {
-            _child: child,
+            child,
             port,
             access_log,
         }
@@ -180,7 +181,12 @@ fn assert_operations(collector: &Collector, service: &str) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(last.0, methods, "{service}: operations per method");
+    assert_eq!(
+        last.0,
+        methods,
+        "{service}: operations per method\n{}",
+        collector.child.log()
+    );
     assert_eq!(last.1, tools, "{service}: operations per tool");
 }
 
@@ -229,6 +235,11 @@ fn the_node_example_behind_the_middleware_gives_exact_counts_and_ships_on_sigter
         server.try_wait().is_some()
     });
     assert_operations(&collector, "node-mcp");
+    assert_eq!(
+        collector.operations("node-mcp", "error_type"),
+        counts(&[("tool_error", 1)]),
+        "the failing tool's outcome, read from the response the tee saw"
+    );
     let lines = collector.access_lines("node-mcp");
     // POST ×7 (initialize, initialized, list, 4 calls), the GET stream, the DELETE.
     assert_eq!(lines.len(), 9, "{lines:#?}\n{}", server.log());
@@ -282,12 +293,28 @@ fn the_fetch_handler_in_a_web_only_runtime_ships_through_wait_until() {
     assert_session(&seen);
     assert!(seen["session"].is_null(), "stateless: {seen}");
     assert!(seen["waitUntil"].as_u64() > Some(0), "{seen}");
+    assert_eq!(seen["shipper"]["runtime"], "edge", "{seen}");
+    assert_eq!(seen["shipper"]["dropped"], 0, "{seen}");
+    assert_eq!(seen["shipper"]["queued"], 0, "{seen}");
     // Every batch went out through `waitUntil`, which the run awaited before it ended.
     assert_operations(&collector, "edge-mcp");
+    assert_eq!(
+        collector.operations("edge-mcp", "error_type"),
+        counts(&[("tool_error", 1)]),
+        "the failing tool's outcome, read through the TransformStream tee"
+    );
     let lines = collector.access_lines("edge-mcp");
-    assert!(lines.len() >= 7, "{lines:#?}");
+    // POST ×7 and the standalone GET stream the client opened (closed by its abort).
+    assert_eq!(lines.len(), 8, "{lines:#?}");
+    assert_eq!(seen["shipper"]["delivered"], 8, "{seen}");
     for line in &lines {
         assert_eq!(line["host_kind"], "edge", "{line}");
         assert_eq!(line["host"], "edge.example", "{line}");
+        let ms = line["duration_ms"].as_f64().unwrap();
+        assert_eq!(
+            ms,
+            ms.trunc(),
+            "edge clocks are coarse: whole milliseconds only: {line}"
+        );
     }
 }
