@@ -173,6 +173,7 @@ impl Tracer {
 
     /// Starts an exchange from the request line, its headers (`name\nvalue\n…`) and the
     /// clock: request id, trace context, route, MCP facts from headers.
+    #[allow(clippy::needless_pass_by_value)] // `wasm-bindgen` hands optional strings over owned
     pub fn begin(
         &mut self,
         method: &str,

@@ -7,8 +7,8 @@ use gatetrace_core::record::{HostKind, Record};
 use super::*;
 
 const SALT: [u8; 32] = [7; 32];
-/// 2026-01-01T00:00:00.123456789Z in milliseconds.
-const NOW_MS: f64 = 1_767_225_600_123.456_789;
+/// 2026-01-01T00:00:00.123457Z in milliseconds (what an f64 holds at this date).
+const NOW_MS: f64 = 1_767_225_600_123.457;
 const MCP_CONFIG: &str = r#"{"service":"tools","mcpRoutes":["/mcp"],"echoRequestId":true}"#;
 const CALL: &str =
     r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add","arguments":{"a":1}}}"#;
