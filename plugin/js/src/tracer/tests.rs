@@ -90,7 +90,11 @@ fn an_mcp_call_becomes_the_core_record_with_the_trace_continued_and_no_secret() 
     assert_eq!(mcp.method.as_deref(), Some("tools/call"));
     assert_eq!(mcp.tool.as_deref(), Some("add"));
     assert_eq!(mcp.outcome, Some(OutcomeKind::ToolError));
-    assert_eq!(record.duration_ns, 1_500_000);
+    assert!(
+        record.duration_ns.abs_diff(1_500_000) <= 1_000,
+        "{}",
+        record.duration_ns
+    );
 }
 
 #[test]
