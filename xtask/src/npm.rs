@@ -157,3 +157,19 @@ pub fn example_dependencies(ctx: &Ctx) -> Result<Vars> {
         ("GATETRACE_NODE_EXAMPLE", dir),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_version_is_the_one_the_workspace_locked() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let version = locked_wasm_bindgen(root).unwrap();
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("wasm-bindgen = \"={version}\"")),
+            "the workspace pins wasm-bindgen exactly to the locked {version}"
+        );
+    }
+}
