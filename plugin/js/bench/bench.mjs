@@ -129,6 +129,7 @@ const result = {
     { group: "Package size", name: "whole package, gzip per file", unit: "bytes", samples: [packageGzip], machine_dependent: false },
     { group: "Per exchange in Node", name: "core lifecycle (MCP tools/call)", unit: "µs", samples: core.map(round2), machine_dependent: true },
     { group: "Per exchange in Node", name: "Node middleware (MCP tools/call)", unit: "µs", samples: middleware.map(round2), machine_dependent: true },
+    { group: "Per exchange in Node", name: "Node middleware vs core lifecycle", unit: "ratio", samples: middleware.map((m, i) => round2(m / core[i])), machine_dependent: false },
   ],
   curves: [],
 };
