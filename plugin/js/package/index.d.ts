@@ -57,6 +57,8 @@ export declare class GatetraceTracer {
   readonly delivered: number;
   /** Records lost (queue overflow, retries exhausted, rejected batches). */
   readonly dropped: number;
+  /** Ends an exchange the core began (used by the middleware and the fetch wrapper). */
+  finish(exchange: unknown, status?: number): void;
   /** Sends what is due now; resolves when those calls are answered. Never rejects. */
   flush(): Promise<void>;
   /** Flushes until nothing is queued or in flight, or the deadline passed. */
