@@ -318,3 +318,27 @@ fn the_fetch_handler_in_a_web_only_runtime_ships_through_wait_until() {
         );
     }
 }
+
+#[test]
+#[ignore = "e2e: real Node (GATETRACE_NODE, GATETRACE_NODE_EXAMPLE) + cargo xtask wasm"]
+fn a_bad_config_key_stops_the_node_example_at_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ChildGuard::spawn(
+        node()
+            .arg("server.mjs")
+            .env("PORT", testkit::free_port().to_string())
+            .env("GATETRACE_CONFIG", r#"{"service":"x","mcpRoute":["/mcp"]}"#),
+        dir.path().join("server.log"),
+    );
+    let mut status = None;
+    testkit::wait_until("the Node example to refuse its config", SETTLE, || {
+        status = server.try_wait();
+        status.is_some()
+    });
+    let log = server.log();
+    assert!(!status.unwrap().success(), "started anyway: {log}");
+    assert!(
+        log.contains("gatetrace: invalid config: mcpRoute: unknown key"),
+        "{log}"
+    );
+}
