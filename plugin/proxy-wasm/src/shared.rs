@@ -7,12 +7,12 @@ use std::time::UNIX_EPOCH;
 
 use gatetrace_core::config::Config;
 use gatetrace_core::ids::Instance;
-use gatetrace_core::record::{HostKind, Record, RecordRef};
+use gatetrace_core::record::{HostKind, RecordRef};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;
 
 use crate::props;
-use crate::shipper::{Limits, Shipper};
+use crate::shipper::{Limits, Shipper, carry_record_drops};
 
 /// Most batches in flight per plugin. The collector remembers 128 sequences per source, so
 /// retries arriving out of order within this window are still recognised.
@@ -56,7 +56,7 @@ impl PluginShared {
         let source = Instance::new(&[salt[0], salt[1], salt[2], salt[3], 0x736f_7572_6365])
             .next_ids(now, &random)
             .request_id_hex();
-        let shipper = Shipper::new(limits(&config), carry_drops);
+        let shipper = Shipper::new(limits(&config), carry_record_drops);
         Self::with(
             config,
             salt,
@@ -142,27 +142,5 @@ fn limits(config: &Config) -> Limits {
         max_in_flight: MAX_IN_FLIGHT,
         // The host enforces the timeout; this only frees a slot a host never answered.
         call_deadline_ns: (c.timeout_ms + c.tick_ms + 1000) * 1_000_000,
-    }
-}
-
-/// Rewrites an encoded record to carry a drop count (`dropped`).
-fn carry_drops(line: &[u8], drops: u64) -> Option<Vec<u8>> {
-    let mut record = Record::from_ndjson_line(line).ok()?;
-    record.dropped = record.dropped.saturating_add(drops);
-    Some(record.to_ndjson_line())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn carrying_drops_rewrites_the_dropped_field_of_a_real_record_line() {
-        let line = gatetrace_core::testing::example_line(1);
-        let out = carry_drops(line.as_bytes(), 7).expect("a valid record");
-        let record = Record::from_ndjson_line(&out).expect("still valid");
-        assert_eq!(record.dropped, 7);
-        assert!(out.ends_with(b"\n"));
-        assert_eq!(carry_drops(b"not json\n", 1), None);
     }
 }

@@ -238,3 +238,78 @@ fn recorded_mcp_traffic_gives_the_same_mcp_fields_on_traefik_envoy_and_kong() {
         }
     }
 }
+
+/// Top-level record fields every host that sees the status gives alike (`duration`, ids, the
+/// host kind and `response_bytes`, which depends on how each host frames the body, differ).
+const EXCHANGE_FIELDS: [&str; 9] = [
+    "v",
+    "method",
+    "endpoint",
+    "status",
+    "status_source",
+    "streamed",
+    "service",
+    "session",
+    "token",
+];
+
+/// The npm package's records of the recorded traffic: `test/replay.mjs` of the Node example
+/// answers it from a plain `http` server behind the package, over real loopback HTTP.
+fn node_records() -> Vec<Value> {
+    let example = testkit::tool("GATETRACE_NODE_EXAMPLE");
+    let output = std::process::Command::new(testkit::tool("GATETRACE_NODE"))
+        .current_dir(&example)
+        .arg("test/replay.mjs")
+        .arg(testkit::workspace_root().join(RECORDED))
+        .arg(config("/spool").to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "replay.mjs: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("replay.mjs printed no JSON ({e}): {stdout}"))
+}
+
+#[test]
+#[ignore = "e2e: real Node (GATETRACE_NODE, GATETRACE_NODE_EXAMPLE) + cargo xtask wasm"]
+fn recorded_mcp_traffic_gives_the_same_record_in_the_npm_package_as_on_traefik_and_envoy() {
+    let traffic = recorded();
+    let spool = tempfile::tempdir().unwrap();
+    let traefik = traefik_records(&traffic, spool.path());
+    let envoy = proxy_records(Profile::Envoy, &traffic);
+    let node = node_records();
+    assert_eq!(node.len(), traffic.len(), "node: one record per request");
+    for (n, ((recorded, _, _), ((t, e), js))) in traffic
+        .iter()
+        .zip(traefik.iter().zip(&envoy).zip(&node))
+        .enumerate()
+    {
+        let what = format!("request {n} ({} {})", recorded["method"], recorded["body"]);
+        assert_eq!(js["host_kind"], "node", "{what}");
+        assert_eq!(
+            request_fields(js),
+            request_fields(t),
+            "{what}: node (left) and traefik (right) differ"
+        );
+        // Node, like Envoy, always knows the status: the whole MCP facts and the exchange
+        // fields agree with Envoy's.
+        assert_eq!(
+            js["mcp"], e["mcp"],
+            "{what}: node (left) and envoy (right) differ"
+        );
+        for field in EXCHANGE_FIELDS {
+            assert_eq!(
+                js[field], e[field],
+                "{what}: `{field}` of node (left) and envoy (right) differ"
+            );
+        }
+        let text = js.to_string();
+        for secret in SECRETS {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+    }
+}

@@ -207,6 +207,8 @@ impl Encoder<'_> {
             HostKind::Envoy => b",\"host_kind\":\"envoy\"",
             HostKind::Kong => b",\"host_kind\":\"kong\"",
             HostKind::ProxyWasm => b",\"host_kind\":\"proxy_wasm\"",
+            HostKind::Node => b",\"host_kind\":\"node\"",
+            HostKind::Edge => b",\"host_kind\":\"edge\"",
         });
         if r.dropped != 0 {
             self.raw(b",\"dropped\":");
@@ -496,14 +498,16 @@ mod tests {
             HostKind::Envoy,
             HostKind::Kong,
             HostKind::ProxyWasm,
+            HostKind::Node,
+            HostKind::Edge,
         ];
-        for i in 0..4 {
+        for (i, kind) in kinds.into_iter().enumerate() {
             let mut record = full();
             if let Some(session) = &mut record.session {
                 session.event = events[i % 3];
             }
-            record.token = Some(tokens[i]);
-            record.host_kind = kinds[i];
+            record.token = Some(tokens[i % 4]);
+            record.host_kind = kind;
             let mut ours = Vec::new();
             assert!(append_line(&record.borrowed(), Shrink::Whole, &mut ours));
             let mut theirs = serde_json::to_vec(&record).expect("serde");

@@ -204,6 +204,10 @@ pub enum HostKind {
     Kong,
     /// A proxy-wasm host that did not identify itself.
     ProxyWasm,
+    /// The npm package's Node middleware (inside the MCP server's own process).
+    Node,
+    /// The npm package's `fetch`-handler wrapper (edge runtimes: Workers, Vercel Edge).
+    Edge,
 }
 
 /// Why a record line could not be decoded.
