@@ -19,8 +19,15 @@ pub struct Suite {
 pub const XTASK: &str = "xtask";
 
 /// Every suite, in the order they run and appear in `BENCHMARKS.md`.
-pub const SUITES: &[Suite] = &[Suite {
-    id: traefik::SUITE,
-    title: traefik::TITLE,
-    command: &[XTASK, "bench-suite", traefik::SUITE],
-}];
+pub const SUITES: &[Suite] = &[
+    Suite {
+        id: traefik::SUITE,
+        title: traefik::TITLE,
+        command: &[XTASK, "bench-suite", traefik::SUITE],
+    },
+    Suite {
+        id: "npm-package",
+        title: "npm package (Node)",
+        command: &["node", "plugin/js/bench/bench.mjs"],
+    },
+];
