@@ -1,0 +1,43 @@
+//! The collector's router called without a socket (`tower::ServiceExt::oneshot`), where a
+//! measurement wants the collector's cost without the HTTP server's.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+
+/// `GET /metrics`: the exposition text.
+pub async fn scrape(app: &axum::Router) -> String {
+    let response = app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).expect("request"))
+        .await
+        .expect("scrape");
+    assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    String::from_utf8(body.to_vec()).expect("utf-8")
+}
+
+/// `POST /v1/records` of NDJSON `body`; panics unless it is answered 200.
+pub async fn post_records(app: &axum::Router, body: Vec<u8>) {
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post("/v1/records")
+                .header("content-type", "application/x-ndjson")
+                .body(Body::from(body))
+                .expect("request"),
+        )
+        .await
+        .expect("POST /v1/records");
+    let status = response.status();
+    if status != StatusCode::OK {
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        panic!("POST /v1/records: {status}: {}", String::from_utf8_lossy(&body));
+    }
+}
