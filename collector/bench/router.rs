@@ -8,19 +8,23 @@ use tower::ServiceExt as _;
 
 /// `GET /metrics`: the exposition text.
 pub async fn scrape(app: &axum::Router) -> String {
+    String::from_utf8(scrape_bytes(app).await.to_vec()).expect("utf-8")
+}
+
+/// `GET /metrics`: the exposition's bytes as the server answers them (nothing copied).
+pub async fn scrape_bytes(app: &axum::Router) -> bytes::Bytes {
     let response = app
         .clone()
         .oneshot(Request::get("/metrics").body(Body::empty()).expect("request"))
         .await
         .expect("scrape");
     assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
-    let body = response
+    response
         .into_body()
         .collect()
         .await
         .expect("body")
-        .to_bytes();
-    String::from_utf8(body.to_vec()).expect("utf-8")
+        .to_bytes()
 }
 
 /// `POST /v1/records` of NDJSON `body`; panics unless it is answered 200.

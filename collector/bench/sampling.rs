@@ -10,7 +10,7 @@ use gatetrace_collector::{Collector, Config, SpanSink};
 use gatetrace_core::record::Record;
 use serde_json::{Value, json};
 
-use crate::proc::process_cpu;
+use crate::proc::threads_cpu;
 use crate::{otlp, records, router};
 
 /// Sampling ratios measured, in per mille.
@@ -40,7 +40,7 @@ pub async fn run(rounds: usize, count: u64) -> Value {
     for _ in 0..rounds {
         for (i, per_mille) in RATIOS_PER_MILLE.into_iter().enumerate() {
             let before = sink.stats();
-            let cpu_before = process_cpu("self");
+            let cpu_before = threads_cpu();
             let mut sampled = 0;
             for first in (next..next + count).step_by(records::BATCH as usize) {
                 let end = (first + records::BATCH).min(next + count);
@@ -68,7 +68,7 @@ pub async fn run(rounds: usize, count: u64) -> Value {
                 assert!(started.elapsed() < DRAIN, "spans not exported in {DRAIN:?}");
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            let cpu = process_cpu("self").saturating_sub(cpu_before);
+            let cpu = threads_cpu().saturating_sub(cpu_before);
             let dropped = sink.stats().dropped - before.dropped;
             let us = cpu.as_secs_f64() * 1e6 / count as f64;
             eprintln!(

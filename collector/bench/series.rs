@@ -1,5 +1,5 @@
-//! One collector process holding a number of live series: its resident memory, the time one
-//! `/metrics` render takes, and the CPU per record once every series exists.
+//! One collector process holding a number of live series: its resident memory, the time (and
+//! CPU time) one `/metrics` render takes, and the CPU per record once every series exists.
 //! Live series `i` is `requests_total` plus the latency histogram of one route
 //! ([`records::series_route`]); 1 in 10 of them carries exemplars.
 
@@ -8,7 +8,7 @@ use std::time::Instant;
 use gatetrace_collector::{Collector, Config};
 use serde_json::{Value, json};
 
-use crate::proc::{memory_kib, process_cpu};
+use crate::proc::{memory_kib, threads_cpu};
 use crate::{records, router};
 
 /// Renders timed per process.
@@ -27,26 +27,31 @@ pub async fn run(series: u64, steady: u64) -> Value {
     feed(&app, 0..series, series).await;
     let (rss_filled, _) = memory_kib();
     // Then the steady state: every record updates an existing series.
-    let cpu_before = process_cpu("self");
+    let cpu_before = threads_cpu();
     let started = Instant::now();
     feed(&app, series..series + steady, series).await;
     let wall = started.elapsed();
-    let cpu = process_cpu("self").saturating_sub(cpu_before);
+    let cpu = threads_cpu().saturating_sub(cpu_before);
     let mut render_ms = Vec::new();
+    let mut render_cpu_ms = Vec::new();
     let mut exposition_bytes = 0;
     for _ in 0..RENDERS {
+        let cpu_before = threads_cpu();
         let started = Instant::now();
-        let text = router::scrape(&app).await;
+        let bytes = router::scrape_bytes(&app).await;
         render_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        render_cpu_ms.push(threads_cpu().saturating_sub(cpu_before).as_secs_f64() * 1e3);
+        let text = std::str::from_utf8(&bytes).expect("utf-8");
         exposition_bytes = text.len();
         let last = format!("endpoint=\"{}\"", records::series_route(series - 1));
         assert!(text.contains(&last), "the last series is served");
+        assert!(text.ends_with("# EOF\n"), "a whole exposition");
         assert!(!text.contains("endpoint=\"other\""), "no series overflowed");
     }
     let (rss, hwm) = memory_kib();
     collector.shutdown().await.expect("shutdown");
     eprintln!(
-        "  {series} series: RSS {:.1} MiB (idle {:.1}, peak {:.1}), render {render_ms:.1?} ms, \
+        "  {series} series: RSS {:.1} MiB (idle {:.1}, peak {:.1}), render {render_ms:.1?} ms ({render_cpu_ms:.1?} ms CPU), \
          {:.2} µs CPU per record",
         rss as f64 / 1024.0,
         rss_idle as f64 / 1024.0,
@@ -60,6 +65,7 @@ pub async fn run(series: u64, steady: u64) -> Value {
         "rss_mib": rss as f64 / 1024.0,
         "peak_rss_mib": hwm as f64 / 1024.0,
         "render_ms": render_ms,
+        "render_cpu_ms": render_cpu_ms,
         "exposition_bytes": exposition_bytes,
         "cpu_us_per_record": cpu.as_secs_f64() * 1e6 / steady as f64,
         "wall_us_per_record": wall.as_secs_f64() * 1e6 / steady as f64,
