@@ -203,7 +203,6 @@ impl Collector {
             telemetry: Arc::clone(&telemetry),
             sink: sink.clone(),
             namespace: config.namespace.clone(),
-            last_len: Arc::default(),
         });
         let page = Arc::new(Page::new(
             Arc::clone(&metrics),

@@ -6,7 +6,7 @@ mod exemplars;
 pub mod names;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
@@ -34,9 +34,6 @@ pub(crate) struct MetricsView {
     pub sink: Option<Arc<dyn SpanSink>>,
     /// Prefix of the request metrics.
     pub namespace: String,
-    /// The length of the last exposition: the next one's buffer is allocated at once (at
-    /// 10 k series it is ≈ 20 MB; growing by doubling held the old and new buffers together).
-    pub last_len: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for MetricsView {
@@ -51,8 +48,7 @@ impl std::fmt::Debug for MetricsView {
 impl MetricsView {
     /// Renders the whole exposition, `# EOF` included; `queue_depth` is the HTTP ingest queue's.
     pub fn render(&self, queue_depth: usize) -> String {
-        let hint = self.last_len.load(Ordering::Relaxed);
-        let mut out = String::with_capacity((hint + hint / 16).max(16 * 1024));
+        let mut out = String::with_capacity(16 * 1024);
         {
             let state = self.store.lock();
             let name = self.request_metric(names::REQUEST_DURATION_SECONDS);
@@ -79,7 +75,6 @@ impl MetricsView {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &registry);
         let _ = prometheus_client::encoding::text::encode_eof(&mut out);
-        self.last_len.store(out.len(), Ordering::Relaxed);
         out
     }
 
@@ -459,7 +454,6 @@ mod tests {
             telemetry: Arc::default(),
             sink: None,
             namespace: names::DEFAULT_NAMESPACE.into(),
-            last_len: Arc::default(),
         };
         let text = view.render(0);
         let lines: Vec<&str> = text.lines().collect();
