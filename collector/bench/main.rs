@@ -61,16 +61,27 @@ fn main() {
             std::fs::write(path, json + "\n").unwrap_or_else(|e| panic!("writing {path}: {e}"));
             eprintln!("collector bench: wrote {path}");
         }
-        Some("ingest") => print(&on_one_worker(ingest::run(number(&args, 1), number(&args, 2)))),
-        Some("series") => print(&on_one_worker(series::run(number(&args, 1), number(&args, 2)))),
+        Some("ingest") => print(&on_one_worker(ingest::run(
+            number(&args, 1),
+            number(&args, 2),
+        ))),
+        Some("series") => print(&on_one_worker(series::run(
+            number(&args, 1),
+            number(&args, 2),
+        ))),
         Some("visible") => print(&on_one_worker(visible::run(number(&args, 1)))),
         Some("otlp") => print(&on_one_worker(otlp::run(
             number(&args, 1),
             number(&args, 2),
             number(&args, 3),
         ))),
-        Some("sampling") => print(&on_one_worker(sampling::run(number(&args, 1), number(&args, 2)))),
-        Some("receive") => on_one_worker(otlp::receive(otlp::protocol(args.get(1).map(String::as_str)))),
+        Some("sampling") => print(&on_one_worker(sampling::run(
+            number(&args, 1),
+            number(&args, 2),
+        ))),
+        Some("receive") => on_one_worker(otlp::receive(otlp::protocol(
+            args.get(1).map(String::as_str),
+        ))),
         Some("export") => on_one_worker(otlp::export_alone(&args[1..])),
         _ => panic!("usage: {USAGE}"),
     }

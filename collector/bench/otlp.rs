@@ -4,7 +4,6 @@
 //! receiver is down. `receive` and `export` run one side alone (for `valgrind --tool=callgrind`,
 //! see `otlp-results.md`).
 
-
 use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -224,14 +223,28 @@ async fn receiver_down(offers: u64) -> Value {
 const CASES: [(Exporter, OtlpProtocol, OtlpCompression); 6] = [
     (Exporter::Old, OtlpProtocol::Grpc, OtlpCompression::None),
     (Exporter::New, OtlpProtocol::Grpc, OtlpCompression::None),
-    (Exporter::Old, OtlpProtocol::HttpProtobuf, OtlpCompression::None),
-    (Exporter::New, OtlpProtocol::HttpProtobuf, OtlpCompression::None),
+    (
+        Exporter::Old,
+        OtlpProtocol::HttpProtobuf,
+        OtlpCompression::None,
+    ),
+    (
+        Exporter::New,
+        OtlpProtocol::HttpProtobuf,
+        OtlpCompression::None,
+    ),
     (Exporter::New, OtlpProtocol::Grpc, OtlpCompression::Gzip),
-    (Exporter::New, OtlpProtocol::HttpProtobuf, OtlpCompression::Gzip),
+    (
+        Exporter::New,
+        OtlpProtocol::HttpProtobuf,
+        OtlpCompression::Gzip,
+    ),
 ];
 
 /// The key of a case in the JSON this prints: `new-grpc-none`, ...
-fn case_key((exporter, protocol, compression): (Exporter, OtlpProtocol, OtlpCompression)) -> String {
+fn case_key(
+    (exporter, protocol, compression): (Exporter, OtlpProtocol, OtlpCompression),
+) -> String {
     let exporter = match exporter {
         Exporter::Old => "old",
         Exporter::New => "new",
@@ -264,8 +277,15 @@ pub async fn run(rounds: usize, spans: u64, offers: u64) -> Value {
                 OtlpProtocol::HttpProtobuf => (&http_url, http.id()),
             };
             let receiver = receiver.to_string();
-            let rates = throughput(exporter, protocol, compression, url, Some(&receiver), &records)
-                .await;
+            let rates = throughput(
+                exporter,
+                protocol,
+                compression,
+                url,
+                Some(&receiver),
+                &records,
+            )
+            .await;
             eprintln!(
                 "  otlp round {round}: {}: {:.0} spans/s wall, {:.0} per exporter CPU-second, \
                  {:.0} per receiver CPU-second",
@@ -277,8 +297,15 @@ pub async fn run(rounds: usize, spans: u64, offers: u64) -> Value {
             let entry = results
                 .entry(case_key(case))
                 .or_insert_with(|| json!({ "wall": [], "cpu": [], "receiver_cpu": [] }));
-            for (key, value) in [("wall", rates.wall), ("cpu", rates.cpu), ("receiver_cpu", rates.receiver_cpu)] {
-                entry[key].as_array_mut().expect("an array").push(json!(value));
+            for (key, value) in [
+                ("wall", rates.wall),
+                ("cpu", rates.cpu),
+                ("receiver_cpu", rates.receiver_cpu),
+            ] {
+                entry[key]
+                    .as_array_mut()
+                    .expect("an array")
+                    .push(json!(value));
             }
         }
     }

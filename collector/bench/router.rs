@@ -15,7 +15,11 @@ pub async fn scrape(app: &axum::Router) -> String {
 pub async fn scrape_bytes(app: &axum::Router) -> bytes::Bytes {
     let response = app
         .clone()
-        .oneshot(Request::get("/metrics").body(Body::empty()).expect("request"))
+        .oneshot(
+            Request::get("/metrics")
+                .body(Body::empty())
+                .expect("request"),
+        )
         .await
         .expect("scrape");
     assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
@@ -41,7 +45,15 @@ pub async fn post_records(app: &axum::Router, body: Vec<u8>) {
         .expect("POST /v1/records");
     let status = response.status();
     if status != StatusCode::OK {
-        let body = response.into_body().collect().await.expect("body").to_bytes();
-        panic!("POST /v1/records: {status}: {}", String::from_utf8_lossy(&body));
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        panic!(
+            "POST /v1/records: {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
     }
 }

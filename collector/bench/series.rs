@@ -19,8 +19,8 @@ const RENDERS: usize = 5;
 pub async fn run(series: u64, steady: u64) -> Value {
     let (rss_idle, _) = memory_kib();
     let cap = (series + 100).to_string();
-    let config = Config::load(["bench", "--access-log", "off", "--series-cap", &cap])
-        .expect("config");
+    let config =
+        Config::load(["bench", "--access-log", "off", "--series-cap", &cap]).expect("config");
     let collector = Collector::start(config, None).await.expect("start");
     let app = collector.app();
     // Every series once.
@@ -78,7 +78,8 @@ async fn feed(app: &axum::Router, numbers: std::ops::Range<u64>, series: u64) {
     while first < numbers.end {
         let end = (first + records::BATCH).min(numbers.end);
         let body = records::ndjson(
-            (first..end).map(|n| records::of_series(n % series, n, (n % series).is_multiple_of(10))),
+            (first..end)
+                .map(|n| records::of_series(n % series, n, (n % series).is_multiple_of(10))),
         );
         router::post_records(app, body).await;
         first = end;

@@ -138,7 +138,14 @@ fn ingest(suite: &mut Suite, plan: Plan) {
         );
         suite.figure(INGEST, name, "records/s", rates, None, true);
     }
-    suite.figure(INGEST, "serde_json parse into Record", "records/s", serde, None, true);
+    suite.figure(
+        INGEST,
+        "serde_json parse into Record",
+        "records/s",
+        serde,
+        None,
+        true,
+    );
 }
 
 fn series(suite: &mut Suite, plan: Plan) {
@@ -149,9 +156,15 @@ fn series(suite: &mut Suite, plan: Plan) {
         }
     }
     let field = |runs: &[Value], key: &str| -> Vec<f64> {
-        runs.iter().flat_map(|r| {
-            if r[key].is_array() { numbers(&r[key]) } else { vec![r[key].as_f64().unwrap_or(f64::NAN)] }
-        }).collect()
+        runs.iter()
+            .flat_map(|r| {
+                if r[key].is_array() {
+                    numbers(&r[key])
+                } else {
+                    vec![r[key].as_f64().unwrap_or(f64::NAN)]
+                }
+            })
+            .collect()
     };
     let mut rss = Vec::new();
     let mut render = Vec::new();
@@ -160,13 +173,34 @@ fn series(suite: &mut Suite, plan: Plan) {
         let goal = (n == GOAL_SERIES).then_some(Goal::AtMost(64.0));
         let samples = field(runs, "rss_mib");
         rss.push([n as f64, median(&samples)]);
-        suite.figure(MEMORY, format!("RSS at {n} live series"), "MiB", samples, goal, true);
+        suite.figure(
+            MEMORY,
+            format!("RSS at {n} live series"),
+            "MiB",
+            samples,
+            goal,
+            true,
+        );
         let samples = field(runs, "render_cpu_ms");
         render.push([n as f64, median(&samples)]);
         let goal = (n == GOAL_SERIES).then_some(Goal::AtMost(20.0));
-        suite.figure(MEMORY, format!("/metrics render at {n} live series, CPU time"), "ms", samples, goal, true);
+        suite.figure(
+            MEMORY,
+            format!("/metrics render at {n} live series, CPU time"),
+            "ms",
+            samples,
+            goal,
+            true,
+        );
         let samples = field(runs, "render_ms");
-        suite.figure(MEMORY, format!("/metrics render at {n} live series, wall clock"), "ms", samples, None, true);
+        suite.figure(
+            MEMORY,
+            format!("/metrics render at {n} live series, wall clock"),
+            "ms",
+            samples,
+            None,
+            true,
+        );
         cpu.push([n as f64, median(&field(runs, "cpu_us_per_record"))]);
     }
     suite.figure(
@@ -203,7 +237,14 @@ fn series(suite: &mut Suite, plan: Plan) {
 fn visible(suite: &mut Suite, plan: Plan) {
     let out = measure(&args(&[&"visible", &plan.visible_samples]));
     let goal = Some(Goal::AtMost(1000.0));
-    suite.figure(VISIBLE, "POST /v1/records → visible", "ms", numbers(&out["http_ms"]), goal, true);
+    suite.figure(
+        VISIBLE,
+        "POST /v1/records → visible",
+        "ms",
+        numbers(&out["http_ms"]),
+        goal,
+        true,
+    );
     suite.figure(
         VISIBLE,
         format!(
@@ -218,7 +259,12 @@ fn visible(suite: &mut Suite, plan: Plan) {
 }
 
 fn export(suite: &mut Suite, plan: Plan) {
-    let out = measure(&args(&[&"otlp", &plan.rounds, &plan.spans, &plan.down_offers]));
+    let out = measure(&args(&[
+        &"otlp",
+        &plan.rounds,
+        &plan.spans,
+        &plan.down_offers,
+    ]));
     let cases = &out["cases"];
     let rate = |case: &str, key: &str| numbers(&cases[case][key]);
     suite.notes.push(format!(
@@ -231,11 +277,46 @@ fn export(suite: &mut Suite, plan: Plan) {
     for (protocol, name) in [("grpc", "gRPC"), ("http", "HTTP/protobuf")] {
         let new = rate(&format!("new-{protocol}-none"), "cpu");
         let old = rate(&format!("old-{protocol}-none"), "cpu");
-        suite.figure(EXPORT, format!("{name}: spans per exporter CPU-second"), "spans/s", new.clone(), goal, true);
-        suite.figure(EXPORT, format!("{name}: new exporter / SDK exporter (spans per CPU-second)"), "ratio", ratios(&new, &old), None, false);
-        suite.figure(EXPORT, format!("{name}: spans/s wall clock"), "spans/s", rate(&format!("new-{protocol}-none"), "wall"), None, true);
-        suite.figure(EXPORT, format!("{name} gzip: spans per exporter CPU-second"), "spans/s", rate(&format!("new-{protocol}-gzip"), "cpu"), None, true);
-        suite.figure(EXPORT, format!("{name}: spans per receiver CPU-second"), "spans/s", rate(&format!("new-{protocol}-none"), "receiver_cpu"), None, true);
+        suite.figure(
+            EXPORT,
+            format!("{name}: spans per exporter CPU-second"),
+            "spans/s",
+            new.clone(),
+            goal,
+            true,
+        );
+        suite.figure(
+            EXPORT,
+            format!("{name}: new exporter / SDK exporter (spans per CPU-second)"),
+            "ratio",
+            ratios(&new, &old),
+            None,
+            false,
+        );
+        suite.figure(
+            EXPORT,
+            format!("{name}: spans/s wall clock"),
+            "spans/s",
+            rate(&format!("new-{protocol}-none"), "wall"),
+            None,
+            true,
+        );
+        suite.figure(
+            EXPORT,
+            format!("{name} gzip: spans per exporter CPU-second"),
+            "spans/s",
+            rate(&format!("new-{protocol}-gzip"), "cpu"),
+            None,
+            true,
+        );
+        suite.figure(
+            EXPORT,
+            format!("{name}: spans per receiver CPU-second"),
+            "spans/s",
+            rate(&format!("new-{protocol}-none"), "receiver_cpu"),
+            None,
+            true,
+        );
     }
     let down = &out["receiver_down"];
     suite.figure(
@@ -252,8 +333,15 @@ fn export(suite: &mut Suite, plan: Plan) {
 }
 
 fn sampling(suite: &mut Suite, plan: Plan) {
-    let out = measure(&args(&[&"sampling", &plan.sampling_rounds, &plan.sampling_records]));
-    let per_ratio = out["cpu_us_per_record"].as_array().expect("per ratio").clone();
+    let out = measure(&args(&[
+        &"sampling",
+        &plan.sampling_rounds,
+        &plan.sampling_records,
+    ]));
+    let per_ratio = out["cpu_us_per_record"]
+        .as_array()
+        .expect("per ratio")
+        .clone();
     let points = RATIOS_PER_MILLE
         .into_iter()
         .zip(per_ratio)

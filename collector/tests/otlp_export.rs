@@ -203,7 +203,14 @@ async fn gzip_bodies_carry_the_same_spans() {
         assert_eq!(sink.stats().exported, 2, "{protocol:?}");
         let seen = seen.lock().unwrap();
         let ids: Vec<String> = seen.spans.iter().map(|(_, s)| hex(&s.span_id)).collect();
-        assert_eq!(ids, [Record::example_span(1).span_id, Record::example_span(2).span_id], "{protocol:?}");
+        assert_eq!(
+            ids,
+            [
+                Record::example_span(1).span_id,
+                Record::example_span(2).span_id
+            ],
+            "{protocol:?}"
+        );
     }
 }
 

@@ -143,7 +143,10 @@ mod tests {
             let line = ndjson_line(&span);
             assert_eq!(Record::from_ndjson_line(line.as_bytes()), Ok(span));
         }
-        assert_ne!(Record::example_span(0).span_id, Record::example_span(1).span_id);
+        assert_ne!(
+            Record::example_span(0).span_id,
+            Record::example_span(1).span_id
+        );
         let full = Record::example_full(3);
         let every_optional = full.parent_span_id.is_some()
             && full.status.is_some()
