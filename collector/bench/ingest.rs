@@ -1,4 +1,5 @@
-//! Records per second on one core, round by round in one process: `serde_json` parsing the
+//! Records per CPU-second (all threads of this process, pinned to one core; wall-clock rates
+//! too), round by round in one process: `serde_json` parsing the
 //! NDJSON into `Record`s (the reference), the collector's decode + aggregate without I/O,
 //! `POST /v1/records` over loopback HTTP, and the spool tailer end to end, on the same bytes.
 
@@ -14,6 +15,7 @@ use gatetrace_core::record::Record;
 use gatetrace_core::spool::segment_name;
 use serde_json::{Value, json};
 
+use crate::proc::threads_cpu;
 use crate::{records, router};
 
 /// Concurrent HTTP clients: two, so the server never waits for the next request.
@@ -38,13 +40,20 @@ pub async fn run(rounds: usize, count: u64) -> Value {
     let mut pipeline = Vec::new();
     let mut http = Vec::new();
     let mut spool = Vec::new();
+    let mut wall = Vec::new();
     for round in 0..rounds {
-        parse.push(rate(count, serde_parse(&bytes)));
-        pipeline.push(rate(count, decode_and_aggregate(&bytes, count)));
-        http.push(rate(count, post(&bodies, count).await));
-        spool.push(rate(count, tail(count).await));
+        let (parse_cpu, parse_wall) = cpu_and_wall(|| serde_parse(&bytes));
+        parse.push(rate(count, parse_cpu));
+        let (cpu, _) = cpu_and_wall(|| decode_and_aggregate(&bytes, count));
+        pipeline.push(rate(count, cpu));
+        let (http_cpu, http_wall) = post(&bodies, count).await;
+        http.push(rate(count, http_cpu));
+        let (spool_cpu, spool_wall) = tail(count).await;
+        spool.push(rate(count, spool_cpu));
+        wall.push([parse_wall, http_wall, spool_wall].map(|w| rate(count, w)));
         eprintln!(
-            "  ingest round {round}: serde_json {:.0}/s, decode+aggregate {:.0}/s, HTTP {:.0}/s, spool {:.0}/s",
+            "  ingest round {round}, records per CPU-second: serde_json {:.0}, decode+aggregate \
+             {:.0}, HTTP {:.0}, spool {:.0}",
             parse[round], pipeline[round], http[round], spool[round]
         );
     }
@@ -55,7 +64,17 @@ pub async fn run(rounds: usize, count: u64) -> Value {
         "decode_aggregate": pipeline,
         "http": http,
         "spool": spool,
+        "wall_serde_json": wall.iter().map(|w| w[0]).collect::<Vec<_>>(),
+        "wall_http": wall.iter().map(|w| w[1]).collect::<Vec<_>>(),
+        "wall_spool": wall.iter().map(|w| w[2]).collect::<Vec<_>>(),
     })
+}
+
+/// The CPU time (every thread of this process) and wall time `work` took.
+fn cpu_and_wall(work: impl FnOnce() -> Duration) -> (Duration, Duration) {
+    let before = threads_cpu();
+    let wall = work();
+    (threads_cpu().saturating_sub(before), wall)
 }
 
 fn rate(count: u64, took: Duration) -> f64 {
@@ -118,8 +137,9 @@ fn decode_and_aggregate(bytes: &[u8], count: u64) -> Duration {
 }
 
 /// `POST /v1/records` over loopback HTTP (no checkpoint: each answer waits for the aggregator,
-/// not for a disk sync), `HTTP_CLIENTS` bodies in flight.
-async fn post(bodies: &[bytes::Bytes], count: u64) -> Duration {
+/// not for a disk sync), `HTTP_CLIENTS` bodies in flight; CPU (taken before shutdown ends any
+/// thread) and wall time.
+async fn post(bodies: &[bytes::Bytes], count: u64) -> (Duration, Duration) {
     let config = Config::load(["bench", "--access-log", "off"]).expect("config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -131,6 +151,7 @@ async fn post(bodies: &[bytes::Bytes], count: u64) -> Duration {
         .expect("serve");
     let url = format!("http://{}/v1/records", running.addr());
     let client = reqwest::Client::new();
+    let cpu_before = threads_cpu();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for first in 0..HTTP_CLIENTS {
@@ -166,14 +187,16 @@ async fn post(bodies: &[bytes::Bytes], count: u64) -> Duration {
         accepted += task.await.expect("client");
     }
     let took = start.elapsed();
+    let cpu = threads_cpu().saturating_sub(cpu_before);
     assert_eq!(accepted, count, "every record accepted");
     running.shutdown().await.expect("shutdown");
-    took
+    (cpu, took)
 }
 
 /// The spool tailer end to end (tailer thread, decoder, aggregator, 300 ms checkpoints) over
 /// segments written beforehand; the clock runs from start until `/metrics` counts them all.
-async fn tail(count: u64) -> Duration {
+/// CPU (taken before shutdown ends the tailer thread) and wall time.
+async fn tail(count: u64) -> (Duration, Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
     let spool_dir = dir.path().join("spool");
     std::fs::create_dir(&spool_dir).expect("spool dir");
@@ -204,6 +227,7 @@ async fn tail(count: u64) -> Duration {
         checkpoint.to_str().expect("utf-8"),
     ])
     .expect("config");
+    let cpu_before = threads_cpu();
     let start = Instant::now();
     let collector = Collector::start(config, None).await.expect("start");
     let app = collector.app();
@@ -211,8 +235,9 @@ async fn tail(count: u64) -> Duration {
         tokio::time::sleep(POLL).await;
     }
     let took = start.elapsed();
+    let cpu = threads_cpu().saturating_sub(cpu_before);
     collector.shutdown().await.expect("shutdown");
-    took
+    (cpu, took)
 }
 
 async fn spool_received(app: &axum::Router) -> u64 {
