@@ -148,6 +148,19 @@ fn ingest(suite: &mut Suite, plan: Plan) {
             true,
         );
     }
+    let us = |key: &str| 1e6 / median(&numbers(&out[key]));
+    suite.notes.push(format!(
+        "what limits ingest, in µs of CPU per record (medians): serde_json's parse alone {:.2}; \
+         decode + aggregate {:.2} (the same serde parse in the core's decoder, label bounds, then \
+         the aggregate: series lookups, sessions, exemplars); spool end to end {:.2} (adds reading \
+         the files, framing, the 300 ms checkpoints and the collector's start); HTTP {:.2} (adds \
+         hyper and the client). perf (cpu-clock) of the ingest run: serde_json's string and struct \
+         parsing is the largest share, then malloc/free of the records' strings",
+        us("serde_json"),
+        us("decode_aggregate"),
+        us("spool"),
+        us("http")
+    ));
     suite.figure(
         INGEST,
         "serde_json parse into Record, per CPU-second",
@@ -202,6 +215,14 @@ fn series(suite: &mut Suite, plan: Plan) {
             format!("RSS at {n} live series"),
             "MiB",
             samples,
+            goal,
+            true,
+        );
+        suite.figure(
+            MEMORY,
+            format!("peak RSS at {n} live series (renders included)"),
+            "MiB",
+            field(runs, "peak_rss_mib"),
             goal,
             true,
         );
