@@ -102,7 +102,9 @@ pub fn run(plan: Plan, mode: &str) -> Suite {
                 crate::records::BATCH
             ),
             "a live series: requests_total and the latency histogram of one route (1 in 10 with \
-             exemplars), in a fresh collector process per count; RSS after every series exists"
+             exemplars), in a fresh collector process per count, RSS read after every series exists \
+             and 5 renders of /metrics (what the allocator kept of them included), peak RSS \
+             (VmHWM) with the renders' text: at 100 k series that text is ≈ 195 MB"
                 .to_owned(),
         ],
         figures: Vec::new(),
@@ -155,7 +157,9 @@ fn ingest(suite: &mut Suite, plan: Plan) {
          the aggregate: series lookups, sessions, exemplars); spool end to end {:.2} (adds reading \
          the files, framing, the 300 ms checkpoints and the collector's start); HTTP {:.2} (adds \
          hyper and the client). perf (cpu-clock) of the ingest run: serde_json's string and struct \
-         parsing is the largest share, then malloc/free of the records' strings",
+         parsing is the largest share, then malloc/free of the records' strings. The 0.76-0.84 of \
+         issue 15 were best-of-3 wall-clock runs (0.63-0.84 on other runs that day, the retired \
+         collector/bench/RESULTS.md); the ratios here are per CPU-second, every round counted",
         us("serde_json"),
         us("decode_aggregate"),
         us("spool"),
@@ -254,8 +258,8 @@ fn series(suite: &mut Suite, plan: Plan) {
          bucket lines, _sum, _count, _created and the counter, each repeating the labels); render \
          CPU grows with it (curve). What limits it is formatting that text: the le values and \
          label prefix are formatted once per family and series since this suite measured 28-31 \
-         ms of CPU at 10 k series (now ≈ 20 ms). The overview page renders and parses the same \
-         text every 5 s",
+         ms of CPU at 10 k series (now ≈ 20 ms on this loaded machine). The overview page renders \
+         and parses the same text every 5 s: a standing cost proportional to the series",
         SERIES[1],
         bytes / 1e6,
         bytes / SERIES[1] as f64
