@@ -257,8 +257,9 @@ fn series(suite: &mut Suite, plan: Plan) {
         "/metrics at {} live series is {:.1} MB ({:.0} bytes per series: the histogram's 12 \
          bucket lines, _sum, _count, _created and the counter, each repeating the labels); render \
          CPU grows with it (curve). What limits it is formatting that text: the le values and \
-         label prefix are formatted once per family and series since this suite measured 28-31 \
-         ms of CPU at 10 k series (now ≈ 20 ms on this loaded machine). The overview page renders \
+         label prefix are formatted once per family and series since this suite \
+         measured 28-31 ms of CPU at 10 k series before (19.5-23.7 ms after, 3 runs each, \
+         interleaved, load ≈ 14; CPU time still rises with the machine's load). The overview page renders \
          and parses the same text every 5 s: a standing cost proportional to the series",
         SERIES[1],
         bytes / 1e6,
