@@ -13,45 +13,11 @@ use common::otlp_receiver::{ReceiverLog, grpc_receiver, http_receiver};
 use gatetrace_collector::sinks::otlp::OtlpSink;
 use gatetrace_collector::sinks::otlp::config::{OtlpCompression, OtlpConfig, OtlpProtocol};
 use gatetrace_collector::sinks::span_sink::{SpanSink as _, SpanSinkStats};
-use gatetrace_core::record::{HostKind, Record};
+use gatetrace_core::record::Record;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind as ProtoKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-
-fn record(n: u64) -> Record {
-    Record {
-        v: 1,
-        request_id: format!("req-{n}"),
-        trace_id: format!(
-            "{:032x}",
-            0x4bf9_2f35_77b3_4da6_a3ce_929d_0000_0000_u128 + u128::from(n)
-        ),
-        span_id: format!("{:016x}", 0x00f0_67aa_0ba9_0000_u64 + n),
-        parent_span_id: None,
-        sampled: true,
-        start_unix_ns: 1_764_000_000_123_456_789 + n * 1_000_000,
-        duration_ns: 2_500_000 + n,
-        streamed: false,
-        method: "POST".into(),
-        endpoint: "/mcp".into(),
-        status: Some(200),
-        status_source: None,
-        status_unknown: None,
-        service: "mcp-api".into(),
-        host: Some("mcp.example.com:8443".into()),
-        client_addr: Some("10.1.2.3".into()),
-        user_agent: Some("test-agent/1".into()),
-        request_bytes: Some(120),
-        response_bytes: Some(3400),
-        session: None,
-        token: None,
-        mcp: None,
-        counters: Vec::new(),
-        host_kind: HostKind::Traefik,
-        dropped: 0,
-    }
-}
 
 fn config(endpoint: &str, protocol: OtlpProtocol) -> OtlpConfig {
     OtlpConfig {
@@ -101,22 +67,22 @@ async fn exact_spans(protocol: OtlpProtocol, base: &str, seen: &ReceiverLog) {
     cfg.headers = Some("x-api-key=s%3Dcret%2C1".into());
     let sink = OtlpSink::start(&cfg).unwrap().unwrap();
 
-    let root = record(1);
-    let mut child = record(2);
+    let root = Record::example_span(1);
+    let mut child = Record::example_span(2);
     child.parent_span_id = Some("b7ad6b7169203331".into());
     child.service = "other-api".into();
-    let mut failed = record(3);
+    let mut failed = Record::example_span(3);
     failed.status = Some(503);
     failed.method = "GET".into();
     failed.endpoint = "/register/{client_id}".into();
-    let mut stream = record(4);
+    let mut stream = Record::example_span(4);
     stream.status = None;
     stream.streamed = true;
     stream.host = Some("[::1]:9000".into());
-    let mut other = record(5);
+    let mut other = Record::example_span(5);
     other.method = "_OTHER".into();
     other.host = None;
-    let mut unsampled = record(6);
+    let mut unsampled = Record::example_span(6);
     unsampled.sampled = false;
     for r in [&root, &child, &failed, &stream, &other, &unsampled] {
         sink.offer(r);
@@ -231,13 +197,20 @@ async fn gzip_bodies_carry_the_same_spans() {
         let mut cfg = config(&url, protocol);
         cfg.compression = OtlpCompression::Gzip;
         let sink = OtlpSink::start(&cfg).unwrap().unwrap();
-        sink.offer(&record(1));
-        sink.offer(&record(2));
+        sink.offer(&Record::example_span(1));
+        sink.offer(&Record::example_span(2));
         sink.shutdown(Duration::from_secs(10)).await;
         assert_eq!(sink.stats().exported, 2, "{protocol:?}");
         let seen = seen.lock().unwrap();
         let ids: Vec<String> = seen.spans.iter().map(|(_, s)| hex(&s.span_id)).collect();
-        assert_eq!(ids, [record(1).span_id, record(2).span_id], "{protocol:?}");
+        assert_eq!(
+            ids,
+            [
+                Record::example_span(1).span_id,
+                Record::example_span(2).span_id
+            ],
+            "{protocol:?}"
+        );
     }
 }
 
@@ -265,7 +238,7 @@ async fn mcp_spans_carry_the_mcp_attributes_and_a_hashed_session() {
         outcome: Some(OutcomeKind::Ok),
         ..McpFacts::default()
     };
-    let mut tool = record(1);
+    let mut tool = Record::example_span(1);
     tool.mcp = Some(McpFacts {
         tool: Some("get_weather".into()),
         outcome: Some(OutcomeKind::ToolError),
@@ -276,7 +249,7 @@ async fn mcp_spans_carry_the_mcp_attributes_and_a_hashed_session() {
         id: hashed.clone(),
         event: SessionEvent::Seen,
     });
-    let mut prompt = record(2);
+    let mut prompt = Record::example_span(2);
     prompt.mcp = Some(McpFacts {
         prompt: Some("summarize".into()),
         outcome: Some(OutcomeKind::Error),
@@ -288,7 +261,7 @@ async fn mcp_spans_carry_the_mcp_attributes_and_a_hashed_session() {
         id: "raw-session-secret".into(),
         event: SessionEvent::Seen,
     });
-    let mut list = record(3);
+    let mut list = Record::example_span(3);
     list.mcp = Some(facts(method::TOOLS_LIST));
     list.status = Some(503);
     for r in [&tool, &prompt, &list] {
@@ -351,9 +324,9 @@ async fn configured_service_name_replaces_the_records() {
     let mut cfg = config(&url, OtlpProtocol::Grpc);
     cfg.service_name = Some("edge-gateway".into());
     let sink = OtlpSink::start(&cfg).unwrap().unwrap();
-    let mut other = record(2);
+    let mut other = Record::example_span(2);
     other.service = "other-api".into();
-    sink.offer(&record(1));
+    sink.offer(&Record::example_span(1));
     sink.offer(&other);
     sink.shutdown(Duration::from_secs(10)).await;
     let seen = seen.lock().unwrap();
@@ -371,7 +344,7 @@ async fn batches_are_at_most_batch_size_and_every_span_arrives_once() {
     cfg.batch_delay_ms = 60_000;
     let sink = OtlpSink::start(&cfg).unwrap().unwrap();
     for n in 0..50 {
-        sink.offer(&record(n));
+        sink.offer(&Record::example_span(n));
     }
     // 7 full batches go out without waiting for the (long) delay; the last 1 at shutdown.
     eventually("seven full batches", Duration::from_secs(10), || {
@@ -403,7 +376,7 @@ async fn at_most_the_configured_requests_are_in_flight_at_once() {
         cfg.max_concurrent_exports = 3;
         let sink = OtlpSink::start(&cfg).unwrap().unwrap();
         for n in 0..100 {
-            sink.offer(&record(n));
+            sink.offer(&Record::example_span(n));
         }
         sink.shutdown(Duration::from_secs(20)).await;
         assert_eq!(sink.stats().exported, 100, "{protocol:?}");
@@ -425,7 +398,7 @@ async fn a_refused_export_is_retried_a_bounded_number_of_times() {
             OtlpProtocol::HttpProtobuf => http_receiver(&seen).await,
         };
         let sink = OtlpSink::start(&config(&url, protocol)).unwrap().unwrap();
-        sink.offer(&record(1));
+        sink.offer(&Record::example_span(1));
         sink.shutdown(Duration::from_secs(10)).await;
         assert_eq!(sink.stats().exported, 1, "{protocol:?}");
         assert_eq!(seen.lock().unwrap().calls, 3, "{protocol:?}");
@@ -441,8 +414,8 @@ async fn a_refused_export_is_retried_a_bounded_number_of_times() {
         let mut cfg = config(&url, protocol);
         cfg.max_retries = 2;
         let sink = OtlpSink::start(&cfg).unwrap().unwrap();
-        sink.offer(&record(1));
-        sink.offer(&record(2));
+        sink.offer(&Record::example_span(1));
+        sink.offer(&Record::example_span(2));
         sink.shutdown(Duration::from_secs(10)).await;
         assert_eq!(
             sink.stats(),
@@ -471,7 +444,7 @@ async fn receiver_down_keeps_the_queue_bounded_and_counts_every_span() {
     let sink = OtlpSink::start(&cfg).unwrap().unwrap();
     let offered = 20_000_u64;
     for n in 0..offered {
-        sink.offer(&record(n));
+        sink.offer(&Record::example_span(n));
         let stats = sink.stats();
         // The queue plus the one batch in flight is all the memory spans may take.
         assert!(stats.queued <= 100 + 20, "queued {} at {n}", stats.queued);
@@ -491,11 +464,11 @@ async fn receiver_down_keeps_the_queue_bounded_and_counts_every_span() {
     assert_eq!(stats.failed + stats.dropped, offered, "{stats:?}");
     assert!(!stats.healthy);
     // Shutdown is bounded by its timeout even though nothing can be delivered.
-    sink.offer(&record(1));
+    sink.offer(&Record::example_span(1));
     let started = std::time::Instant::now();
     sink.shutdown(Duration::from_millis(500)).await;
     assert!(started.elapsed() < Duration::from_secs(2));
-    sink.offer(&record(2));
+    sink.offer(&Record::example_span(2));
     assert_eq!(
         sink.stats().dropped,
         stats.dropped + 1,
@@ -513,7 +486,7 @@ async fn dropping_the_sink_exports_what_is_queued_and_ends_the_task() {
     cfg.batch_delay_ms = 60_000;
     let sink = OtlpSink::start(&cfg).unwrap().unwrap();
     for n in 0..3 {
-        sink.offer(&record(n));
+        sink.offer(&Record::example_span(n));
     }
     drop(sink);
     eventually("the queued spans", Duration::from_secs(10), || {

@@ -109,22 +109,24 @@ async fn ingest_past_the_sustainable_rate_is_answered_429_and_memory_stays_bound
     let mut clients = Vec::new();
     for client in 0..CLIENTS as u64 {
         let (url, tally) = (url.clone(), Arc::clone(&tally));
-        clients.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+        clients.push(tokio::task::spawn_blocking(move || {
+            let http = testkit::http::Http::new();
             let mut n = (client << 40) + 1;
             while started.elapsed() < LOAD {
-                let response = http.post(&url).body(batch(n)).send().await.unwrap();
+                let answer = http
+                    .post_ndjson_answer(&url, batch(n))
+                    .expect("an answer to every POST");
                 n += RECORDS_PER_BATCH;
-                match response.status().as_u16() {
+                match answer.status {
                     200 => {
-                        let answer: serde_json::Value = response.json().await.unwrap();
+                        let answer: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
                         tally.accepted_batches.fetch_add(1, Ordering::Relaxed);
                         tally
                             .accepted_records
                             .fetch_add(answer["accepted"].as_u64().unwrap(), Ordering::Relaxed);
                     }
                     429 => {
-                        assert_eq!(response.headers()["retry-after"], "1");
+                        assert_eq!(answer.header("retry-after"), Some("1"));
                         tally.refused_batches.fetch_add(1, Ordering::Relaxed);
                     }
                     _ => {
@@ -165,12 +167,11 @@ async fn ingest_past_the_sustainable_rate_is_answered_429_and_memory_stays_bound
         rss_peak - rss_before
     );
 
-    let metrics = reqwest::get(format!("http://{}/metrics", running.addr()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let http = testkit::http::Http::new();
+    let metrics = http
+        .get_text(&format!("http://{}/metrics", running.addr()))
+        .expect("a scrape")
+        .body;
     assert_eq!(
         sample(
             &metrics,
@@ -196,9 +197,9 @@ async fn ingest_past_the_sustainable_rate_is_answered_429_and_memory_stays_bound
         refused,
         "every refused record counted as dropped"
     );
-    let health = reqwest::get(format!("http://{}/health", running.addr()))
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200, "still alive");
+    let health = http
+        .get_text(&format!("http://{}/health", running.addr()))
+        .expect("an answer");
+    assert_eq!(health.status, 200, "still alive");
     running.shutdown().await.unwrap();
 }

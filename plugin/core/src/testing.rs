@@ -78,6 +78,34 @@ impl Record {
             ..Self::example(n)
         }
     }
+
+    /// A sampled record whose span carries every HTTP attribute an exporter maps: `POST /mcp`
+    /// of service `mcp-api` answered 200 on Traefik, host, client address, user agent and
+    /// sizes, no parent; trace id `4bf92f3577b34da6a3ce929d` + `n`, span id `00f067aa0ba9` + `n`
+    /// (so distinct and valid for every small `n`, 0 included), start 1 ms apart, 2.5 ms + `n` ns
+    /// long. The OTLP exporter's tests (unit and real-receiver) share it.
+    #[must_use]
+    pub fn example_span(n: u64) -> Self {
+        Self {
+            request_id: format!("req-{n}"),
+            trace_id: format!(
+                "{:032x}",
+                0x4bf9_2f35_77b3_4da6_a3ce_929d_0000_0000_u128 + u128::from(n)
+            ),
+            span_id: format!("{:016x}", 0x00f0_67aa_0ba9_0000_u64 + n),
+            sampled: true,
+            start_unix_ns: 1_764_000_000_123_456_789 + n * 1_000_000,
+            duration_ns: 2_500_000 + n,
+            method: "POST".to_string(),
+            service: "mcp-api".to_string(),
+            host: Some("mcp.example.com:8443".to_string()),
+            client_addr: Some("10.1.2.3".to_string()),
+            user_agent: Some("test-agent/1".to_string()),
+            request_bytes: Some(120),
+            response_bytes: Some(3400),
+            ..Self::example(1)
+        }
+    }
 }
 
 /// `record` as one NDJSON line, newline included: what a plugin sends or spools.
@@ -110,6 +138,15 @@ mod tests {
             }
         }
         assert_ne!(example_line(1), example_line(2));
+        for n in [0, 1, 2] {
+            let span = Record::example_span(n);
+            let line = ndjson_line(&span);
+            assert_eq!(Record::from_ndjson_line(line.as_bytes()), Ok(span));
+        }
+        assert_ne!(
+            Record::example_span(0).span_id,
+            Record::example_span(1).span_id
+        );
         let full = Record::example_full(3);
         let every_optional = full.parent_span_id.is_some()
             && full.status.is_some()

@@ -171,43 +171,7 @@ impl SpanSink for OtlpSink {
 
 #[cfg(test)]
 mod tests {
-    use gatetrace_core::record::HostKind;
-
     use super::*;
-
-    fn record(n: u64) -> Record {
-        Record {
-            v: 1,
-            request_id: format!("req-{n}"),
-            trace_id: format!(
-                "{:032x}",
-                0x4bf9_2f35_77b3_4da6_a3ce_929d_0000_0000_u128 + u128::from(n)
-            ),
-            span_id: format!("{:016x}", 0x00f0_67aa_0ba9_0000_u64 + n),
-            parent_span_id: None,
-            sampled: true,
-            start_unix_ns: 1_764_000_000_123_456_789 + n * 1_000_000,
-            duration_ns: 2_500_000 + n,
-            streamed: false,
-            method: "POST".into(),
-            endpoint: "/mcp".into(),
-            status: Some(200),
-            status_source: None,
-            status_unknown: None,
-            service: "mcp-api".into(),
-            host: Some("mcp.example.com:8443".into()),
-            client_addr: Some("10.1.2.3".into()),
-            user_agent: Some("test-agent/1".into()),
-            request_bytes: Some(120),
-            response_bytes: Some(3400),
-            session: None,
-            token: None,
-            mcp: None,
-            counters: Vec::new(),
-            host_kind: HostKind::Traefik,
-            dropped: 0,
-        }
-    }
 
     #[tokio::test]
     async fn records_with_invalid_ids_make_no_span_and_count_as_failed() {
@@ -219,23 +183,23 @@ mod tests {
         for broken in [
             Record {
                 trace_id: "0".repeat(32),
-                ..record(1)
+                ..Record::example_span(1)
             },
             Record {
                 trace_id: "xyz".into(),
-                ..record(1)
+                ..Record::example_span(1)
             },
             Record {
                 span_id: "0000000000000000".into(),
-                ..record(1)
+                ..Record::example_span(1)
             },
             Record {
                 span_id: "+0f067aa0ba902b7".into(),
-                ..record(1)
+                ..Record::example_span(1)
             },
             Record {
                 parent_span_id: Some("abc".into()),
-                ..record(1)
+                ..Record::example_span(1)
             },
         ] {
             assert!(proto_span(&broken).is_none(), "{broken:?}");
