@@ -26,6 +26,20 @@ pub const SUITES: &[Suite] = &[
         command: &[XTASK, "bench-suite", traefik::SUITE],
     },
     Suite {
+        id: "collector",
+        title: "Collector",
+        command: &[
+            "cargo",
+            "run",
+            "--release",
+            "-p",
+            "gatetrace-collector",
+            "--example",
+            "collector_bench",
+            "--",
+        ],
+    },
+    Suite {
         id: "npm-package",
         title: "npm package (Node)",
         command: &["node", "plugin/js/bench/bench.mjs"],
