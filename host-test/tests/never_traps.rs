@@ -63,6 +63,32 @@ fn token(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> 
     .prop_map(|chars| chars.into_iter().collect())
 }
 
+/// Characters of an HTTP token that [`token`] draws from, for the bulk generators below.
+const TOKEN_CHARS: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~";
+
+/// Bulk random data, `len` items made by `item` from a seeded generator: one value tree per
+/// value instead of one per byte (per-element trees made generating a case cost more than
+/// running it through both hosts). Shrinking such a value shortens it or zeroes its seed.
+fn bulk<T: std::fmt::Debug>(
+    len: std::ops::Range<usize>,
+    item: fn(&mut fastrand::Rng) -> T,
+) -> impl Strategy<Value = Vec<T>> {
+    (len, any::<u64>()).prop_map(move |(n, seed)| {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        (0..n).map(|_| item(&mut rng)).collect()
+    })
+}
+
+fn token_char(rng: &mut fastrand::Rng) -> char {
+    char::from(TOKEN_CHARS[rng.usize(..TOKEN_CHARS.len())])
+}
+
+/// A token of `len` characters, in bulk.
+fn long_token(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+    bulk(len, token_char).prop_map(|chars| chars.into_iter().collect())
+}
+
 /// Any text without NUL (a NUL would split an http-wasm multi-value; no real host passes one).
 fn text(max: usize) -> impl Strategy<Value = String> {
     proptest::collection::vec(
@@ -207,7 +233,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         4 => Just(Vec::new()),
         4 => json_rpc_body(),
-        2 => proptest::collection::vec(any::<u8>(), 0..2_048),
+        2 => bulk(0..2_048, |rng| rng.u8(..)),
         1 => (1usize..300_000).prop_map(|n| vec![b'{'; n]),
     ]
 }
@@ -256,7 +282,7 @@ fn header_name() -> impl Strategy<Value = String> {
         ])
         .prop_map(str::to_owned),
         2 => token(1..=60),
-        1 => token(200..=2_000),
+        1 => long_token(200..2_001),
     ]
 }
 
@@ -277,7 +303,10 @@ fn header_value() -> impl Strategy<Value = String> {
 fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
     prop_oneof![
         8 => proptest::collection::vec((header_name(), header_value()), 0..24),
-        1 => proptest::collection::vec((token(1..=12), Just("x".to_owned())), 300..1_500),
+        1 => bulk(300..1_500, |rng| {
+            let name: String = (0..rng.usize(1..=12)).map(|_| token_char(rng)).collect();
+            (name, "x".to_owned())
+        }),
     ]
 }
 
@@ -394,6 +423,7 @@ fn response() -> impl Strategy<Value = BackendResponse> {
                 headers,
                 body,
                 streamed,
+                body_parts: Vec::new(),
             }
         })
 }
