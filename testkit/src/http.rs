@@ -8,6 +8,25 @@ use serde_json::Value;
 /// How long one call may take before it counts as no answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A response read whole: status, headers (names lowercase, in order of arrival), body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The first value of header `name` (lowercase), as lossy text.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
 /// A blocking HTTP client; statuses are returned, never turned into errors.
 #[derive(Debug)]
 pub struct Http {
@@ -40,6 +59,42 @@ impl Http {
         let ok = response.status().is_success();
         let body = response.body_mut().read_to_string().unwrap_or_default();
         Some((ok, serde_json::from_str(&body).unwrap_or(Value::Null)))
+    }
+
+    /// A GET's status and body as text (lossy); `None` when no answer came. Reads the whole
+    /// body, so the connection goes back to the agent's pool for the next call.
+    #[must_use]
+    pub fn get_text(&self, url: &str) -> Option<(u16, String)> {
+        let mut response = self.agent.get(url).call().ok()?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_vec().ok()?;
+        Some((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// Sends a body-less `method` request to `url` with `headers` and reads the whole answer
+    /// (the connection goes back to the agent's pool). `None` when no answer came.
+    #[must_use]
+    pub fn call(&self, method: &str, url: &str, headers: &[(&str, &str)]) -> Option<Answer> {
+        let mut request = ureq::http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = self.agent.run(request.body(()).ok()?).ok()?;
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        Some(Answer {
+            status: response.status().as_u16(),
+            headers,
+            body: response.body_mut().read_to_vec().ok()?,
+        })
     }
 
     /// POSTs NDJSON lines; panics unless the answer is 2xx; returns its JSON body.
