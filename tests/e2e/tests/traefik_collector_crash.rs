@@ -254,10 +254,14 @@ fn sigkilled_collector_under_traefik_load_counts_every_logged_request_once() {
     }
     // Those two requests through the plugin, logged as they end.
     let mut warmup = 0;
-    wait_until("the warm-up requests' lines", Duration::from_secs(10), || {
-        warmup = Logged::read(&traefik).through_plugin();
-        warmup >= 2
-    });
+    wait_until(
+        "the warm-up requests' lines",
+        Duration::from_secs(10),
+        || {
+            warmup = Logged::read(&traefik).through_plugin();
+            warmup >= 2
+        },
+    );
     let state = tempfile::tempdir().unwrap();
     let seed = testkit::now_unix_ns();
     println!("seed {seed} (collector lifetimes before each SIGKILL)");
