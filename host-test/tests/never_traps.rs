@@ -3,8 +3,7 @@
 //! `traceparent`, CR/LF in ids, empty and enormous paths, odd methods, hostile JSON-RPC bodies
 //! and MCP headers, bodies with and without `Content-Length`), in the Traefik, Envoy and Kong
 //! profiles. `GATETRACE_LONG=1` runs the long variant (≥ 1 million requests in all), built
-//! optimised (in the dev profile a case costs ≈ 33 ms, ≈ 25 of them generating it; optimised
-//! ≈ 0.5–1.3 ms): `GATETRACE_LONG=1 cargo nextest run --profile soak --cargo-profile release
+//! optimised (in the dev profile a case costs ≈ 6–12 ms; optimised ≈ 0.5–1.3 ms): `GATETRACE_LONG=1 cargo nextest run --profile soak --cargo-profile release
 //! -p gatetrace-host --test never_traps --run-ignored all --success-output final`.
 //!
 //! The harness models header values and URIs as `String`s, so invalid UTF-8 reaches the plugins
@@ -32,9 +31,9 @@ const CLUSTER: &str = "gatetrace_collector";
 const PER_HOST: u32 = 2_000;
 /// Requests per profile in the default run and in the long variant (3 profiles);
 /// `GATETRACE_FUZZ_CASES=N` sets another count. Measured on the project's 2-core machine under
-/// load: a debug build spends ≈ 25 ms generating a case (proptest's value trees, unoptimised)
-/// and ≈ 7 ms in the harness and plugin; a release build ≈ 0.5 ms (Traefik) to ≈ 1.3 ms
-/// (proxy-wasm) in all. Compiling the module takes ≈ 10 s per test in a debug build.
+/// load: a debug build spends ≈ 3 ms generating a case (≈ 25 ms before [`bulk`]) and 2–10 ms
+/// in the harness and plugin; a release build ≈ 0.5 ms (Traefik) to ≈ 1.3 ms (proxy-wasm) in
+/// all. Compiling the module takes ≈ 10–20 s per test in a debug build.
 const DEFAULT_CASES: u32 = 1_000;
 const LONG_CASES: u32 = 340_000;
 
