@@ -3,8 +3,8 @@
 //! from client threads on loopback, while the collector tailing the plugin's spool is SIGKILLed
 //! 20 times at random moments (seeded; the seed is printed) and restarted on the same
 //! checkpoint. In the end the collector's `requests_total` plus the drops the plugin reported
-//! equals the requests in Traefik's own JSON access log for the plugin's routers, per router and
-//! status: none lost, none counted twice.
+//! equals the requests in Traefik's own JSON access log for the plugin's routers (and, when the
+//! plugin reported no drops, per router and status): none lost, none counted twice.
 
 mod common;
 
