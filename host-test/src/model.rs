@@ -18,6 +18,8 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
     /// How the body reaches the host: the sizes of the pieces its body reader returns one by
     /// one (the client wrote it in parts); empty or summing short means one piece for the rest.
+    /// The Traefik profile reads them as http-wasm-host-go v0.7.0 does; proxy-wasm hosts call
+    /// `on_request_body` once per piece.
     pub body_parts: Vec<usize>,
     /// Client address, `ip:port`.
     pub source_addr: String,
@@ -57,6 +59,10 @@ pub struct BackendResponse {
     pub body: Vec<u8>,
     /// Whether the backend streams (SSE): buffering then holds the stream until it ends.
     pub streamed: bool,
+    /// How the body arrives, as [`HttpRequest::body_parts`]: proxy-wasm hosts call
+    /// `on_response_body` once per piece. Traefik hands the guest a response body only once it
+    /// is buffered whole, so its profile reads no parts.
+    pub body_parts: Vec<usize>,
 }
 
 impl BackendResponse {
@@ -68,6 +74,7 @@ impl BackendResponse {
             headers: Headers::default(),
             body: Vec::new(),
             streamed: false,
+            body_parts: Vec::new(),
         }
     }
 
@@ -77,6 +84,27 @@ impl BackendResponse {
         self.headers.add(name, value);
         self
     }
+}
+
+/// `body` cut into the pieces `parts` names (sizes, in order): a part past the end is cut short,
+/// a zero part is skipped, what the parts leave over is one last piece, and an empty body is no
+/// piece at all.
+#[must_use]
+pub fn body_pieces<'a>(body: &'a [u8], parts: &[usize]) -> Vec<&'a [u8]> {
+    let mut pieces = Vec::new();
+    let mut rest = body;
+    for &len in parts.iter().filter(|&&len| len > 0) {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, after) = rest.split_at(len.min(rest.len()));
+        pieces.push(piece);
+        rest = after;
+    }
+    if !rest.is_empty() {
+        pieces.push(rest);
+    }
+    pieces
 }
 
 /// The request as it left for the backend.

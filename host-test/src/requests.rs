@@ -38,6 +38,9 @@ struct FileResponse {
     headers: BTreeMap<String, Values>,
     #[serde(default)]
     body: String,
+    /// Sizes of the pieces the body arrives in (see [`BackendResponse::body_parts`]).
+    #[serde(default)]
+    body_parts: Vec<usize>,
     #[serde(default)]
     streamed: bool,
 }
@@ -72,6 +75,9 @@ struct FileRequest {
     headers: BTreeMap<String, Values>,
     #[serde(default)]
     body: String,
+    /// Sizes of the pieces the body arrives in (see [`HttpRequest::body_parts`]).
+    #[serde(default)]
+    body_parts: Vec<usize>,
     #[serde(default = "source")]
     source: String,
     #[serde(default)]
@@ -133,6 +139,7 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Scripted>> {
                 status: 200,
                 headers: BTreeMap::new(),
                 body: String::new(),
+                body_parts: Vec::new(),
                 streamed: false,
             });
             Ok(Scripted {
@@ -143,7 +150,7 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Scripted>> {
                     protocol: r.protocol,
                     headers: headers(&r.headers),
                     body: r.body.into_bytes(),
-                    body_parts: Vec::new(),
+                    body_parts: r.body_parts,
                     source_addr: r.source,
                 },
                 response: BackendResponse {
@@ -151,6 +158,7 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Scripted>> {
                     headers: headers(&response.headers),
                     body: response.body.into_bytes(),
                     streamed: response.streamed,
+                    body_parts: response.body_parts,
                 },
                 advance_ms: r.advance_ms,
             })

@@ -7,37 +7,44 @@ use serde_json::Value;
 
 /// The `Content-Type` of record lines.
 const NDJSON: &str = "application/x-ndjson";
+
 /// How long one call may take before it counts as no answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Any answer: its status, headers and body text.
-#[derive(Debug)]
+/// A response read whole: status, headers (names lowercase, in order of arrival), body.
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
-    pub body: String,
-    headers: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Answer {
-    /// The first value of header `name` (any case).
+    /// The first value of header `name` (lowercase), as lossy text.
     #[must_use]
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<String> {
         self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     }
 
+    /// Reads a response whole (the connection goes back to the agent's pool).
     fn read(mut response: ureq::http::Response<ureq::Body>) -> Option<Self> {
         let headers = response
             .headers()
             .iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         Some(Self {
             status: response.status().as_u16(),
-            body: response.body_mut().read_to_string().ok()?,
             headers,
+            body: response.body_mut().read_to_vec().ok()?,
         })
     }
 }
@@ -76,10 +83,25 @@ impl Http {
         Some((ok, serde_json::from_str(&body).unwrap_or(Value::Null)))
     }
 
-    /// A GET's whole answer, body as text; `None` when no answer came.
+    /// A GET's status and body as text (lossy); `None` when no answer came. Reads the whole
+    /// body, so the connection goes back to the agent's pool for the next call.
     #[must_use]
-    pub fn get_text(&self, url: &str) -> Option<Answer> {
-        Answer::read(self.agent.get(url).call().ok()?)
+    pub fn get_text(&self, url: &str) -> Option<(u16, String)> {
+        let mut response = self.agent.get(url).call().ok()?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_vec().ok()?;
+        Some((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// Sends a body-less `method` request to `url` with `headers` and reads the whole answer
+    /// (the connection goes back to the agent's pool). `None` when no answer came.
+    #[must_use]
+    pub fn call(&self, method: &str, url: &str, headers: &[(&str, &str)]) -> Option<Answer> {
+        let mut request = ureq::http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Answer::read(self.agent.run(request.body(()).ok()?).ok()?)
     }
 
     /// POSTs NDJSON lines and returns the answer whatever its status; `None` when no answer

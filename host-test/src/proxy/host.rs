@@ -41,6 +41,8 @@ pub(super) struct Progress {
     pub(super) failure: Option<String>,
     pub(super) body_sent: bool,
     pub(super) paused: bool,
+    /// The request body's pieces not yet handed to `on_request_body`.
+    pub(super) request_pieces: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for ProxyHost {

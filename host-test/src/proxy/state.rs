@@ -58,10 +58,17 @@ impl Step {
 #[derive(Debug, Default)]
 pub(crate) struct Stream {
     pub(crate) request_headers: Headers,
+    /// The request body the filter sees: the pieces since it last let them pass (it buffers
+    /// by answering a body callback with `StopIterationAndBuffer`).
     pub(crate) request_body: Vec<u8>,
+    /// Request body bytes the filter let pass on to the upstream.
+    pub(crate) request_passed: Vec<u8>,
     pub(crate) request_trailers: Headers,
     pub(crate) response_headers: Headers,
+    /// The response body the filter sees, as `request_body`.
     pub(crate) response_body: Vec<u8>,
+    /// Response body bytes the filter let pass on to the client.
+    pub(crate) response_passed: Vec<u8>,
     pub(crate) response_trailers: Headers,
     pub(crate) local: Option<ClientResponse>,
     pub(crate) request_resumed: bool,
@@ -189,11 +196,11 @@ impl ProxyState {
                 let d = s.end_nanos.unwrap_or(self.clock.now_nanos()) - s.start_nanos;
                 if kong { text(&secs(d)) } else { int(d as i64) }
             }
-            "request.size" => int(s.request_body.len() as i64),
+            "request.size" => int((s.request_passed.len() + s.request_body.len()) as i64),
             "response.code" => int(i64::from(s.response_code?)),
             "response.size" => {
                 s.response_code?;
-                int(s.response_body.len() as i64)
+                int((s.response_passed.len() + s.response_body.len()) as i64)
             }
             "source.address" if kong => text(addr),
             "source.address" => text(&s.source_addr),

@@ -10,7 +10,14 @@ use super::report::{CallState, ProxyExchange};
 use super::state::{Ctx, Life, Step, Stream};
 use crate::guest::FUEL;
 use crate::headers::Headers;
-use crate::model::{BackendResponse, ClientResponse, HttpRequest, UpstreamRequest};
+use crate::model::{BackendResponse, ClientResponse, HttpRequest, UpstreamRequest, body_pieces};
+
+/// What a body callback returns to let the data pass (`Action::Continue`); anything else
+/// (`StopIterationAndBuffer`, …) keeps it in the buffer, where the next callback sees it too.
+const CONTINUE: i32 = 0;
+/// What a body callback returns at the end of the stream to hold the request until the filter
+/// resumes it (`StopIterationAndBuffer`).
+const STOP_ITERATION_AND_BUFFER: i32 = 1;
 
 /// Converts a request into the `:pseudo`-headed map a proxy hands a filter.
 fn request_map(request: &HttpRequest) -> Headers {
@@ -84,7 +91,6 @@ impl ProxyHost {
             Ctx {
                 stream: Some(Stream {
                     request_headers: request_map(request),
-                    request_body: request.body.clone(),
                     start_nanos: now,
                     source_addr: request.source_addr.clone(),
                     ..Stream::default()
@@ -101,6 +107,10 @@ impl ProxyHost {
                 failure: None,
                 body_sent: false,
                 paused: false,
+                request_pieces: body_pieces(&request.body, &request.body_parts)
+                    .into_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect(),
             },
         );
         self.run(
@@ -191,23 +201,72 @@ impl ProxyHost {
             }) as i32
     }
 
+    /// Hands the request body to the filter piece by piece (`end_of_stream` on the last); what
+    /// it lets pass goes upstream, what it buffers it sees again with the next piece.
     fn send_body(&mut self, ctx: u32) {
-        let len = self
-            .store
-            .data()
-            .contexts
-            .get(&ctx)
-            .and_then(|c| c.stream.as_ref())
-            .map_or(0, |s| s.request_body.len());
         self.progress(ctx).body_sent = true;
-        if self.run(
-            ctx,
-            Step::RequestBody,
-            "proxy_on_request_body",
-            &[Val::I32(ctx as i32), Val::I32(len as i32), Val::I32(1)],
-        ) == Some(1)
-        {
-            self.progress(ctx).paused = true;
+        let pieces = std::mem::take(&mut self.progress(ctx).request_pieces);
+        let last = pieces.len();
+        for (n, piece) in pieces.into_iter().enumerate() {
+            let end = n + 1 == last;
+            let Some(stream) = self.stream_of(ctx) else {
+                return;
+            };
+            stream.request_body.extend_from_slice(&piece);
+            let len = stream.request_body.len();
+            let action = self.run(
+                ctx,
+                Step::RequestBody,
+                "proxy_on_request_body",
+                &[
+                    Val::I32(ctx as i32),
+                    Val::I32(len as i32),
+                    Val::I32(i32::from(end)),
+                ],
+            );
+            if self.progress(ctx).failure.is_some() {
+                return;
+            }
+            if action == Some(CONTINUE) {
+                if let Some(s) = self.stream_of(ctx) {
+                    let passed = std::mem::take(&mut s.request_body);
+                    s.request_passed.extend_from_slice(&passed);
+                }
+            } else if end && action == Some(STOP_ITERATION_AND_BUFFER) {
+                self.progress(ctx).paused = true;
+            }
+        }
+    }
+
+    /// Hands the response body to the filter piece by piece, as [`ProxyHost::send_body`].
+    fn send_response_body(&mut self, ctx: u32, pieces: Vec<Vec<u8>>) {
+        let last = pieces.len();
+        for (n, piece) in pieces.into_iter().enumerate() {
+            let end = n + 1 == last;
+            let Some(stream) = self.stream_of(ctx) else {
+                return;
+            };
+            stream.response_body.extend_from_slice(&piece);
+            let len = stream.response_body.len();
+            let action = self.run(
+                ctx,
+                Step::ResponseBody,
+                "proxy_on_response_body",
+                &[
+                    Val::I32(ctx as i32),
+                    Val::I32(len as i32),
+                    Val::I32(i32::from(end)),
+                ],
+            );
+            if self.progress(ctx).failure.is_some() {
+                return;
+            }
+            if action == Some(CONTINUE)
+                && let Some(s) = self.stream_of(ctx)
+            {
+                let passed = std::mem::take(&mut s.response_body);
+                s.response_passed.extend_from_slice(&passed);
+            }
         }
     }
 
@@ -230,10 +289,8 @@ impl ProxyHost {
             let resumed = self.stream_of(ctx).is_some_and(|s| s.request_resumed);
             paused && !resumed
         };
-        let body_pending = !self.progress(ctx).body_sent
-            && self
-                .stream_of(ctx)
-                .is_some_and(|s| !s.request_body.is_empty());
+        let body_pending =
+            !self.progress(ctx).body_sent && !self.progress(ctx).request_pieces.is_empty();
         if !held && body_pending && self.progress(ctx).failure.is_none() {
             self.send_body(ctx);
         }
@@ -255,24 +312,23 @@ impl ProxyHost {
                     method: h.get(":method").unwrap_or("GET").to_owned(),
                     uri: h.get(":path").unwrap_or("/").to_owned(),
                     headers: h.clone(),
-                    body: s.request_body.clone(),
+                    body: [s.request_passed.as_slice(), &s.request_body].concat(),
                 });
             }
-            let (status, headers, body) = match &local {
-                Some(l) => (l.status, l.headers.clone(), l.body.clone()),
+            let (status, headers, pieces) = match &local {
+                Some(l) => (l.status, l.headers.clone(), body_pieces(&l.body, &[])),
                 None => (
                     upstream.status,
                     upstream.headers.clone(),
-                    upstream.body.clone(),
+                    body_pieces(&upstream.body, &upstream.body_parts),
                 ),
             };
+            let pieces: Vec<Vec<u8>> = pieces.into_iter().map(<[u8]>::to_vec).collect();
             if let Some(s) = self.stream_of(ctx) {
                 s.response_headers = response_map(status, &headers);
-                s.response_body = body;
                 s.response_code = Some(status);
             }
             let n = self.headers_len(ctx, false);
-            let body_len = self.stream_of(ctx).map_or(0, |s| s.response_body.len());
             self.run(
                 ctx,
                 Step::ResponseHeaders,
@@ -280,16 +336,11 @@ impl ProxyHost {
                 &[
                     Val::I32(ctx as i32),
                     Val::I32(n),
-                    Val::I32(i32::from(body_len == 0)),
+                    Val::I32(i32::from(pieces.is_empty())),
                 ],
             );
-            if body_len > 0 && self.progress(ctx).failure.is_none() {
-                self.run(
-                    ctx,
-                    Step::ResponseBody,
-                    "proxy_on_response_body",
-                    &[Val::I32(ctx as i32), Val::I32(body_len as i32), Val::I32(1)],
-                );
+            if !pieces.is_empty() && self.progress(ctx).failure.is_none() {
+                self.send_response_body(ctx, pieces);
             }
         }
         let now = self.store.data().clock.now_nanos();
@@ -308,9 +359,10 @@ impl ProxyHost {
                 headers: Headers::default(),
                 body: b"stream closed by the plugin (reset)".to_vec(),
             },
-            (None, Some(s)) if s.response_code.is_some() => {
-                split_response(&s.response_headers, s.response_body.clone())
-            }
+            (None, Some(s)) if s.response_code.is_some() => split_response(
+                &s.response_headers,
+                [s.response_passed.as_slice(), &s.response_body].concat(),
+            ),
             _ => ClientResponse {
                 status: 500,
                 headers: Headers::default(),

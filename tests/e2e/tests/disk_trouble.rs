@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::http::{Backend, get};
+use common::http::Backend;
 use common::serial;
 use common::traefik::Traefik;
 use gatetrace_core::record::Record;
@@ -123,12 +123,13 @@ fn spool_records(traefik: &Traefik) -> (Vec<Record>, Vec<String>) {
 
 /// Sends `n` requests tagged `tag-<i>`; every one must be answered by the backend.
 fn send(traefik: &Traefik, tag: &str, n: usize) {
+    let http = testkit::http::Http::new();
     for i in 0..n {
         let target = format!("/{tag}/{i}");
-        let response = get(traefik.port, &target, &[]);
+        let response = http.get_text(&format!("http://127.0.0.1:{}{target}", traefik.port));
         assert_eq!(
-            response.status,
-            200,
+            response.map(|(status, _)| status),
+            Some(200),
             "{target}: Traefik must keep answering\n{}",
             traefik.log()
         );

@@ -5,15 +5,20 @@
 //! count asserted is one this test keeps itself: what the servers logged receiving (byte for
 //! byte), what the verifier logged deciding, what the clients report.
 
-mod mcp_rig;
+mod common;
+// The MCP rig lives with the shared rig in `common/`, declared here only: no other test
+// binary compiles its OTLP receiver and async stack.
+#[path = "common/mcp/mod.rs"]
+mod mcp;
 
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mcp_rig::observed::{self, Verdicts, sum_by};
-use mcp_rig::stack::{BODY_LIMIT, NEW_PATH, OLD_PATH, SERVICE, Stack};
-use mcp_rig::wire::{
+use common::metrics::{samples, sum_by};
+use mcp::observed::{self, Verdicts};
+use mcp::stack::{BODY_LIMIT, NEW_PATH, OLD_PATH, SERVICE, Stack};
+use mcp::wire::{
     self, MCP_ACCEPT, NEW_PROTOCOL, OLD_PROTOCOL, Received, Writes, exchange, rpc, sized_echo_call,
 };
 use serde_json::{Value, json};
@@ -293,7 +298,7 @@ fn mcp_through_traefik_with_forward_auth_is_seen_whole_and_never_leaks() {
     assert_eq!(answer.status, 202, "{answer:?}");
     // While the session is open, the collector counts it active.
     testkit::wait_until("the raw session counted active", SETTLE, || {
-        let samples = observed::samples(&metrics(&stack));
+        let samples = samples(&metrics(&stack));
         sum_by(&samples, "mcp_oauth_active_sessions", "service", &[])
             .get(SERVICE)
             .is_some_and(|n| *n >= 1)
@@ -428,14 +433,14 @@ fn mcp_through_traefik_with_forward_auth_is_seen_whole_and_never_leaks() {
     let verified = verifications();
     assert_eq!(records.len(), verified.len(), "one record per request");
     testkit::wait_until("the collector to count every record", SETTLE, || {
-        let samples = observed::samples(&metrics(&stack));
+        let samples = samples(&metrics(&stack));
         sum_by(&samples, "mcp_oauth_requests_total", "service", &[])
             .get(SERVICE)
             .copied()
             == Some(records.len() as u64)
     });
     let metrics_text = metrics(&stack);
-    let samples = observed::samples(&metrics_text);
+    let samples = samples(&metrics_text);
 
     // From here on every check is evaluated, then the test fails naming each that did not
     // hold: these are the gateway's MCP features, one run shows all that are missing.

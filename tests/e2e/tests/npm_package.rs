@@ -5,9 +5,8 @@
 //! (`@edge-runtime/vm`), its records shipped through `ctx.waitUntil`. Exact per-method and
 //! per-tool counts from the collector's `/metrics`.
 
-#[path = "mcp_rig/observed.rs"]
-#[allow(dead_code)] // the metrics helpers are used; the spool readers are not
-mod observed;
+#[path = "common/metrics.rs"]
+mod metrics;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -65,8 +64,8 @@ impl Collector {
             .body_mut()
             .read_to_string()
             .unwrap();
-        observed::sum_by(
-            &observed::samples(&text),
+        metrics::sum_by(
+            &metrics::samples(&text),
             OPERATIONS,
             label,
             &[("service", service)],

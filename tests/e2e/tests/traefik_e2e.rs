@@ -13,6 +13,7 @@ use common::traefik::Traefik;
 use common::{parse_records, serial};
 use gatetrace_core::record::{Record, SessionEvent};
 use gatetrace_core::trace::parse_traceparent;
+use testkit::http::{Answer, Http};
 
 /// Two routers, each with its own gatetrace middleware (different `service`, header and
 /// echo settings). Scalars are strings, as Traefik's file provider passes them.
@@ -61,6 +62,13 @@ fn start() -> (Backend, Traefik) {
     (backend, traefik)
 }
 
+/// A GET through Traefik with the tests' one HTTP client (the raw one in `common::http` is for
+/// hostile header bytes and for watching a stream's chunks arrive).
+fn fetch(http: &Http, port: u16, target: &str, headers: &[(&str, &str)]) -> Answer {
+    http.call("GET", &format!("http://127.0.0.1:{port}{target}"), headers)
+        .unwrap_or_else(|| panic!("no answer from Traefik for {target}"))
+}
+
 fn is_hex_id(id: &str) -> bool {
     id.len() == 32
         && id
@@ -89,9 +97,10 @@ fn record_for(traefik: &Traefik, request_id: &str) -> Record {
 fn ids_and_trace_context_reach_the_backend_and_incoming_context_continues() {
     let _serial = serial();
     let (backend, traefik) = start();
+    let http = Http::new();
 
     // No incoming id or trace: both are made, set upstream, the id echoed on the response.
-    let response = get(traefik.port, "/fresh", &[]);
+    let response = fetch(&http, traefik.port, "/fresh", &[]);
     assert_eq!(response.status, 200);
     let seen = backend
         .seen_with("/fresh")
@@ -118,13 +127,14 @@ fn ids_and_trace_context_reach_the_backend_and_incoming_context_continues() {
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
     let incoming = format!("00-{trace}-{caller_span}-01");
-    let response = get(
+    let response = fetch(
+        &http,
         traefik.port,
         "/continued",
         &[
-            ("X-Request-Id", b"client-req-42"),
-            ("traceparent", incoming.as_bytes()),
-            ("tracestate", b"vendor=abc"),
+            ("X-Request-Id", "client-req-42"),
+            ("traceparent", incoming.as_str()),
+            ("tracestate", "vendor=abc"),
         ],
     );
     assert_eq!(response.status, 200);
@@ -169,13 +179,14 @@ fn two_thousand_requests_over_32_connections_give_two_thousand_records() {
         for c in 0..CONNECTIONS {
             let seen = seen.clone();
             s.spawn(move || {
-                let mut client = Client::connect(port);
+                // One keep-alive connection per thread.
+                let http = Http::new();
                 for i in (c..REQUESTS).step_by(CONNECTIONS) {
                     let status = [200u16, 404, 500][i % 3];
                     let target = format!("/status/{status}?n={i}");
                     let start = testkit::now_unix_ns();
                     let t0 = Instant::now();
-                    let response = client.request("GET", &target, &[]);
+                    let response = fetch(&http, port, &target, &[]);
                     let elapsed = t0.elapsed().as_nanos() as u64;
                     assert_eq!(response.status, status);
                     let id = response.header("x-request-id").expect("echoed id");
@@ -285,7 +296,8 @@ fn sse_is_never_held_back_and_unbuffered_headers_still_classify() {
     }
     // Response headers are readable without buffering: an SSE-accepting request whose
     // answer starts an MCP session is recorded as a session start.
-    let response = get(traefik.port, "/mcp", &[("Accept", accept)]);
+    let accept = std::str::from_utf8(accept).unwrap();
+    let response = fetch(&Http::new(), traefik.port, "/mcp", &[("Accept", accept)]);
     assert_eq!(response.status, 200);
     let record = record_for(&traefik, &response.header("x-request-id").unwrap());
     assert_eq!(record.status, None);
@@ -312,6 +324,7 @@ fn hostile_ids_are_replaced_and_secrets_never_recorded() {
         br#"x","status":200,"y":"\u0000"#,
         b"a\\b{}[]<>",
     ];
+    // The raw client: these header bytes (invalid UTF-8, quotes, 10 KiB) go out as written.
     for (i, value) in hostile.iter().enumerate() {
         let target = format!("/hostile/{i}");
         let response = get(traefik.port, &target, &[("X-Request-Id", value)]);
@@ -358,11 +371,13 @@ fn hostile_ids_are_replaced_and_secrets_never_recorded() {
 fn two_middlewares_with_different_configs_on_two_routers() {
     let _serial = serial();
     let (backend, traefik) = start();
-    let api = get(traefik.port, "/two/api", &[]);
-    let other = get(
+    let http = Http::new();
+    let api = fetch(&http, traefik.port, "/two/api", &[]);
+    let other = fetch(
+        &http,
         traefik.port,
         "/other/two",
-        &[("X-Correlation-Id", b"keep-me")],
+        &[("X-Correlation-Id", "keep-me")],
     );
     assert_eq!((api.status, other.status), (200, 200));
 
@@ -429,7 +444,7 @@ http:
         },
     );
     for target in ["/unknown", "/wrongtype"] {
-        let response = get(traefik.port, target, &[]);
+        let response = fetch(&Http::new(), traefik.port, target, &[]);
         assert_ne!(response.status, 200, "{target} must not be served");
         assert!(
             backend.seen_with(target).is_empty(),

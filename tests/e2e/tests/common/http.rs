@@ -1,5 +1,7 @@
-//! A minimal HTTP/1.1 client and backend over std sockets, so tests control every byte sent
-//! (hostile header values included) and every moment a streamed body is flushed.
+//! A minimal HTTP/1.1 client and backend over std sockets, hand-written for what needs the raw
+//! socket: the client sends hostile header bytes (invalid UTF-8, 10 KiB ids) exactly as
+//! written and reports each streamed chunk as it arrives; the backend decides the moment each
+//! SSE event is flushed. Plain requests go through `testkit::http`, the tests' one client.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};

@@ -1,9 +1,11 @@
 //! Shared rig of the system tests: real Traefik (`traefik`) and its raw HTTP/1.1 client and
-//! backend (`http`), the proxy-wasm harness helpers (`proxy`, shared with the plugin's own
-//! harness tests), spool parsing and the collector binary.
+//! backend (`http`), the collector's `/metrics` read back (`metrics`), the proxy-wasm harness
+//! helpers (`proxy`, shared with the plugin's own harness tests), spool parsing and the
+//! collector binary. The MCP rig (`mcp/`) is declared by `mcp_traefik.rs` alone.
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod http;
+pub mod metrics;
 /// One definition with `plugin/proxy-wasm/tests/harness.rs`, which uses the same helpers.
 #[path = "../../../../plugin/proxy-wasm/tests/common/mod.rs"]
 pub mod proxy;

@@ -1,5 +1,6 @@
 //! Real Traefik on loopback with gatetrace as a local plugin: a temp working dir holding
-//! `plugins-local/src/gatetrace/`, a spool dir mounted into the plugin, static + dynamic config.
+//! `plugins-local/src/gatetrace/`, a spool dir mounted into the plugin, static + dynamic config,
+//! and on request Traefik's own JSON access log.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +15,8 @@ pub const MODULE: &str = "gatetrace";
 pub struct Traefik {
     pub port: u16,
     pub spool: PathBuf,
+    /// Traefik's JSON access log (written only when started with [`Traefik::start_logging_access`]).
+    pub access_log: PathBuf,
     pub child: ChildGuard,
     /// Kept for its drop: the working dir lives as long as Traefik.
     _dir: tempfile::TempDir,
@@ -40,11 +43,26 @@ impl Traefik {
         Self::start_with(dynamic, backend_port, |traefik, _| traefik)
     }
 
+    /// As [`Traefik::start`], with Traefik's JSON access log on (one line per request, written
+    /// as each request ends) in [`Traefik::access_log`].
+    pub fn start_logging_access(dynamic: &str, backend_port: u16) -> Self {
+        Self::launch(dynamic, backend_port, true, |traefik, _| traefik)
+    }
+
     /// As [`Traefik::start`], with the command changed by `launch` before it runs (given the
     /// Traefik command and the working dir), e.g. to run it in a mount namespace.
     pub fn start_with(
         dynamic: &str,
         backend_port: u16,
+        launch: impl FnOnce(Command, &Path) -> Command,
+    ) -> Self {
+        Self::launch(dynamic, backend_port, false, launch)
+    }
+
+    fn launch(
+        dynamic: &str,
+        backend_port: u16,
+        log_access: bool,
         launch: impl FnOnce(Command, &Path) -> Command,
     ) -> Self {
         let bin = testkit::tool("GATETRACE_TRAEFIK");
@@ -54,6 +72,15 @@ impl Traefik {
         let spool = work.join("spool");
         std::fs::create_dir_all(&spool).unwrap();
         let port = testkit::free_port();
+        let access_log = work.join("access.log");
+        let access_cfg = if log_access {
+            format!(
+                "accessLog:\n  filePath: \"{}\"\n  format: json\n",
+                access_log.display()
+            )
+        } else {
+            String::new()
+        };
         let static_cfg = format!(
             r#"entryPoints:
   web:
@@ -70,7 +97,7 @@ experimental:
       settings:
         envs: ["HOSTNAME"]
         mounts: ["{spool}"]
-"#,
+{access_cfg}"#,
             dynamic_path = work.join("dynamic.yml").display(),
             spool = spool.display(),
         );
@@ -92,6 +119,7 @@ experimental:
         Self {
             port,
             spool,
+            access_log,
             child,
             _dir: dir,
         }
@@ -100,13 +128,14 @@ experimental:
     /// Polls `target` until the backend answers through Traefik (status ≠ 404 from Traefik's
     /// own "no route" answer, recognised by its body).
     pub fn wait_route(&self, target: &str) {
-        let port = self.port;
+        let http = testkit::http::Http::new();
+        let url = format!("http://127.0.0.1:{}{target}", self.port);
         testkit::wait_until(
             &format!("route {target} through traefik\n{}", self.child.log()),
             Duration::from_secs(20),
             || {
-                let r = super::http::get(port, target, &[]);
-                !r.body.starts_with(b"404 page not found")
+                http.get_text(&url)
+                    .is_some_and(|(_, body)| !body.starts_with("404 page not found"))
             },
         );
     }
@@ -131,6 +160,19 @@ experimental:
                     .lines()
                     .map(str::to_owned)
                     .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Every complete line of Traefik's JSON access log so far, parsed.
+    pub fn access_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.access_log)
+            .unwrap_or_default()
+            .split_inclusive('\n')
+            .filter(|line| line.ends_with('\n'))
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("malformed access log line ({e}): {line}"))
             })
             .collect()
     }
