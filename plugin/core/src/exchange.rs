@@ -497,7 +497,8 @@ impl Exchange {
     /// - `mcp-session-id` on MCP routes (a session's start), unless `sessionId: off`;
     /// - `www-authenticate` when no status is observed (it may imply 401/403/400), or on a 4xx
     ///   where the token result looks at the challenge;
-    /// - `upgrade` when no status is observed and the request asked to upgrade (implies 101);
+    /// - `upgrade` when no status is observed (101 when the request asked to upgrade, else
+    ///   the reason the status stays unknown);
     /// - `content-length` with `recordResponseSize` only.
     ///
     /// So a plain request answered with an observed 2xx, 3xx or 5xx reads none: an adapter
@@ -534,8 +535,7 @@ impl Exchange {
             headers.each_value("www-authenticate", &mut |v| {
                 facts.signals.push_www_authenticate(v);
                 let found = parse_www_authenticate(v);
-                if found != BearerError::None && facts.challenge != BearerError::InsufficientScope
-                {
+                if found != BearerError::None && facts.challenge != BearerError::InsufficientScope {
                     facts.challenge = found;
                 }
             });
@@ -545,7 +545,7 @@ impl Exchange {
                 facts.bytes = parse_content_length(v);
             });
         }
-        if unobserved && self.upgrade {
+        if unobserved {
             headers.each_value("upgrade", &mut |v| facts.signals.push_upgrade(v));
         }
     }

@@ -195,8 +195,13 @@ mod tests {
         ];
         let (mut names, mut value) = (Buf::default(), Buf::default());
         let wanted = WantedNames::new(["host", "accept", "upgrade"]);
-        let mut lookup =
-            HostHeaders::new(&mut host, HeaderKind::Request, &mut names, &wanted, &mut value);
+        let mut lookup = HostHeaders::new(
+            &mut host,
+            HeaderKind::Request,
+            &mut names,
+            &wanted,
+            &mut value,
+        );
         assert_eq!(lookup.present, None, "no call before the first lookup");
         let mut seen = Vec::new();
         for name in ["host", "accept", "upgrade", "x-other", "x-absent"] {
