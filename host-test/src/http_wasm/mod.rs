@@ -214,7 +214,7 @@ impl TraefikHost {
             s.calls.hit(guest::WASI_CALLS);
             &mut s.wasi.ctx
         })
-            .map_err(|e| anyhow::anyhow!("link WASI: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("link WASI: {e}"))?;
         imports::link(&mut linker).map_err(|e| anyhow::anyhow!("link http_handler: {e}"))?;
         let config = Arc::new(options.config.clone());
         let mut host = Self {

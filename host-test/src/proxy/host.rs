@@ -74,7 +74,7 @@ impl ProxyHost {
             s.calls.hit(guest::WASI_CALLS);
             &mut s.wasi.ctx
         })
-            .map_err(|e| anyhow::anyhow!("link WASI: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("link WASI: {e}"))?;
         imports::link(&mut linker).map_err(|e| anyhow::anyhow!("link env: {e}"))?;
         let mut load_warnings = Vec::new();
         if options.profile == Profile::Kong {
