@@ -7,7 +7,9 @@ use std::time::UNIX_EPOCH;
 
 use gatetrace_core::config::Config;
 use gatetrace_core::ids::Instance;
-use gatetrace_core::record::{HostKind, Record, RecordRef};
+// Drops are written into a queued line's tail: the plugin carries no record decoder (serde's
+// derived deserializers were a quarter of the module).
+use gatetrace_core::record::{HostKind, RecordRef, add_dropped};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;
 
@@ -56,7 +58,7 @@ impl PluginShared {
         let source = Instance::new(&[salt[0], salt[1], salt[2], salt[3], 0x736f_7572_6365])
             .next_ids(now, &random)
             .request_id_hex();
-        let shipper = Shipper::new(limits(&config), carry_drops);
+        let shipper = Shipper::new(limits(&config), add_dropped);
         Self::with(
             config,
             salt,
@@ -145,24 +147,18 @@ fn limits(config: &Config) -> Limits {
     }
 }
 
-/// Rewrites an encoded record to carry a drop count (`dropped`).
-fn carry_drops(line: &[u8], drops: u64) -> Option<Vec<u8>> {
-    let mut record = Record::from_ndjson_line(line).ok()?;
-    record.dropped = record.dropped.saturating_add(drops);
-    Some(record.to_ndjson_line())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gatetrace_core::record::Record;
 
     #[test]
     fn carrying_drops_rewrites_the_dropped_field_of_a_real_record_line() {
         let line = gatetrace_core::testing::example_line(1);
-        let out = carry_drops(line.as_bytes(), 7).expect("a valid record");
+        let out = add_dropped(line.as_bytes(), 7).expect("a valid record");
         let record = Record::from_ndjson_line(&out).expect("still valid");
         assert_eq!(record.dropped, 7);
         assert!(out.ends_with(b"\n"));
-        assert_eq!(carry_drops(b"not json\n", 1), None);
+        assert_eq!(add_dropped(b"not json\n", 1), None);
     }
 }
