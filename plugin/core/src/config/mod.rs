@@ -25,7 +25,7 @@
 //! | `recordUserAgent` | `false` | put the user agent in records |
 //! | `recordHost` | `false` | put the request's `Host` / `:authority` in records (one more host call per request on Traefik) |
 //! | `recordResponseSize` | `false` | put the response's `Content-Length` in records (on Traefik, two more host calls per request: the response header names and the value) |
-//! | `mcpRoutes` | `["/mcp"]` | route templates of MCP endpoints (Streamable HTTP): their requests get MCP facts |
+//! | `mcpRoutes` | `["/mcp"]` | route templates of MCP endpoints (Streamable HTTP): their requests get MCP facts, and only their responses are read for a session's start (`Mcp-Session-Id`) |
 //! | `mcpBodyLimit` | `65536` | largest MCP request body read (only with `Content-Length`) and response body or SSE event scanned (0–1048576) |
 //! | `mcpServerStreams` | `true` | `false`: the MCP servers answer every `POST` with JSON, so any `POST` but `subscriptions/listen` may be buffered |
 //! | `mcpBufferMethods` | see [`DEFAULT_BUFFERED_METHODS`] plus `notifications`, `responses`, `DELETE` | MCP operations whose response is buffered (Traefik learns status and outcome); `tools/call`, `resources/read`, `prompts/get`, `tasks/result`, `subscriptions/listen` are refused |
