@@ -170,7 +170,14 @@ fn figures(options: &FiguresOptions, spool: &Path) -> anyhow::Result<Vec<Value>>
             }));
         }
     }
-    Ok(instructions.into_iter().chain(calls).chain(sizes).collect())
+    // A figure without a goal has no `goal` key (rather than `null`).
+    let mut all: Vec<Value> = instructions.into_iter().chain(calls).chain(sizes).collect();
+    for figure in &mut all {
+        if let Some(fields) = figure.as_object_mut() {
+            fields.retain(|_, v| !v.is_null());
+        }
+    }
+    Ok(all)
 }
 
 fn round1(x: f64) -> f64 {
