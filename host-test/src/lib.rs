@@ -2,6 +2,7 @@
 //! Kong) for a guest module, drives requests through it and shows what it did.
 
 pub mod cli;
+pub mod figures;
 pub mod guest;
 pub mod headers;
 pub mod http_wasm;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use gatetrace_host::cli::{self, PluginSetup};
+use gatetrace_host::figures;
 use gatetrace_host::http_wasm::{BackendResponse, HttpRequest};
 use gatetrace_host::requests::{self, Scripted};
 
@@ -81,6 +82,25 @@ enum Command {
         #[arg(long)]
         requests: Option<PathBuf>,
     },
+    /// The guest figures benchmark suite: wasm instructions and host calls per request shape
+    /// for both plugins and their sizes, as benchmark JSON (`cargo xtask bench`).
+    GuestFigures {
+        /// Where the built plugins are.
+        #[arg(long, default_value = "target/wasm")]
+        wasm_dir: PathBuf,
+        /// Where the request shapes (`harness-*.yaml`) and `harness-config.json` are.
+        #[arg(long, default_value = "plugin/http-wasm/bench")]
+        requests_dir: PathBuf,
+        /// The JSON file to write.
+        #[arg(long)]
+        json: PathBuf,
+        /// 100 requests per shape (the default).
+        #[arg(long, conflicts_with = "full")]
+        short: bool,
+        /// 2000 requests per shape (the figures are deterministic: the same up to rounding).
+        #[arg(long)]
+        full: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,6 +125,13 @@ fn main() -> ExitCode {
             reqs.and_then(|reqs| cli::bench(&plugin.setup(), &reqs, n))
                 .map(|r| r.to_string())
         }
+        Command::GuestFigures {
+            wasm_dir,
+            requests_dir,
+            json,
+            short: _,
+            full,
+        } => guest_figures(wasm_dir, requests_dir, &json, full),
     };
     match result {
         Ok(report) => {
@@ -116,4 +143,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the guest figures suite and writes its JSON; the report lists the figures.
+fn guest_figures(
+    wasm_dir: PathBuf,
+    requests_dir: PathBuf,
+    json: &std::path::Path,
+    full: bool,
+) -> anyhow::Result<String> {
+    let options = figures::FiguresOptions {
+        wasm_dir,
+        requests_dir,
+        requests: if full { 2000 } else { 100 },
+    };
+    let document = figures::run(&options)?;
+    let text = serde_json::to_string_pretty(&document)?;
+    std::fs::write(json, text)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", json.display()))?;
+    let mut report = String::new();
+    for figure in document["figures"].as_array().into_iter().flatten() {
+        report.push_str(&format!(
+            "{}: {} {}\n",
+            figure["name"].as_str().unwrap_or_default(),
+            figure["samples"][0],
+            figure["unit"].as_str().unwrap_or_default()
+        ));
+    }
+    report.push_str(&format!("wrote {}", json.display()));
+    Ok(report)
 }

@@ -210,8 +210,11 @@ impl TraefikHost {
     pub fn new(wasm: &[u8], options: TraefikOptions) -> anyhow::Result<Self> {
         let module = guest::compile(wasm)?;
         let mut linker = Linker::new(module.engine());
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HttpState| &mut s.wasi.ctx)
-            .map_err(|e| anyhow::anyhow!("link WASI: {e}"))?;
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HttpState| {
+            s.calls.hit(guest::WASI_CALLS);
+            &mut s.wasi.ctx
+        })
+        .map_err(|e| anyhow::anyhow!("link WASI: {e}"))?;
         imports::link(&mut linker).map_err(|e| anyhow::anyhow!("link http_handler: {e}"))?;
         let config = Arc::new(options.config.clone());
         let mut host = Self {

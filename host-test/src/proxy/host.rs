@@ -72,8 +72,11 @@ impl ProxyHost {
     pub fn new(wasm: &[u8], options: ProxyOptions) -> anyhow::Result<Self> {
         let module = guest::compile(wasm)?;
         let mut linker = Linker::new(module.engine());
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut ProxyState| &mut s.wasi.ctx)
-            .map_err(|e| anyhow::anyhow!("link WASI: {e}"))?;
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut ProxyState| {
+            s.calls.hit(guest::WASI_CALLS);
+            &mut s.wasi.ctx
+        })
+        .map_err(|e| anyhow::anyhow!("link WASI: {e}"))?;
         imports::link(&mut linker).map_err(|e| anyhow::anyhow!("link env: {e}"))?;
         let mut load_warnings = Vec::new();
         if options.profile == Profile::Kong {

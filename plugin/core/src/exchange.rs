@@ -25,7 +25,8 @@ use crate::route::{Method, endpoint, strip_query};
 use crate::trace::{IncomingTraceparent, SpanContext, TraceparentHeader, TracestateBuilder};
 
 /// Request headers the core may read (lowercase), besides the configured request id header
-/// ([`Config::request_id_header`]); `user-agent` is read only when `recordUserAgent` is on,
+/// ([`Config::request_id_header`]) and `host` (read by the adapters, only with `recordHost`);
+/// `user-agent` is read only when `recordUserAgent` is on,
 /// `authorization` only when the route's token mode is not `off` (and only for "is there a
 /// Bearer token"), `mcp-session-id` only when `sessionId` is not `off`; the MCP headers
 /// (`mcp-method`, `mcp-name`, `mcp-protocol-version`, `content-encoding`) only on MCP routes.
@@ -49,7 +50,8 @@ pub const REQUEST_HEADERS: &[&str] = &[
 /// Request header whose coding decides whether an MCP body is read.
 pub const CONTENT_ENCODING: &str = "content-encoding";
 
-/// Response headers the core reads in [`Exchange::response_headers`] (lowercase).
+/// Response headers the core may read in [`Exchange::response_headers`] (lowercase), each
+/// only when the request needs it.
 pub const RESPONSE_HEADERS: &[&str] = &[
     "content-type",
     "mcp-session-id",
@@ -362,7 +364,11 @@ impl Exchange {
             tracestate_action,
             method,
             endpoint,
-            host: head.authority.and_then(|a| bounded_token(a, MAX_HOST_LEN)),
+            host: if config.record_host {
+                head.authority.and_then(|a| bounded_token(a, MAX_HOST_LEN))
+            } else {
+                None
+            },
             client_addr: if config.record_client_addr {
                 head.client_addr
                     .and_then(|a| bounded_token(a, MAX_CLIENT_ADDR_LEN))
@@ -480,42 +486,68 @@ impl Exchange {
         &self.span
     }
 
-    /// Reads the response headers the core needs ([`RESPONSE_HEADERS`]); call once, when
-    /// they are known (Traefik: in `handle_response`; proxy-wasm: `on_http_response_headers`).
-    pub fn response_headers<H: HeaderLookup + ?Sized>(&mut self, config: &Config, headers: &mut H) {
+    /// Reads the response headers this request needs ([`RESPONSE_HEADERS`], each only when
+    /// it can change the record); call once, when they are known (Traefik: in
+    /// `handle_response`, after the status; proxy-wasm: `on_http_response_headers`).
+    /// `observed` is the status the host shows at that point (`None`: it shows none, so the
+    /// headers that imply one are read). Which headers, given what is already known:
+    ///
+    /// - `content-type` when no status is observed (it may imply 200), the request asked for
+    ///   a stream (the stream flag) or on MCP routes (the outcome's framing);
+    /// - `mcp-session-id` on MCP routes (a session's start), unless `sessionId: off`;
+    /// - `www-authenticate` when no status is observed (it may imply 401/403/400), or on a 4xx
+    ///   where the token result looks at the challenge;
+    /// - `upgrade` when no status is observed (101 when the request asked to upgrade, else
+    ///   the reason the status stays unknown);
+    /// - `content-length` with `recordResponseSize` only.
+    ///
+    /// So a plain request answered with an observed 2xx, 3xx or 5xx reads none: an adapter
+    /// whose header lookups cost host calls makes no call at all (Traefik fetches the names
+    /// only when a first header is asked for).
+    pub fn response_headers<H: HeaderLookup + ?Sized>(
+        &mut self,
+        config: &Config,
+        observed: Option<u16>,
+        headers: &mut H,
+    ) {
         let facts = &mut self.response;
         facts.seen = true;
+        let unobserved = observed.is_none();
         let mcp = &mut self.mcp;
-        headers.each_value("content-type", &mut |v| {
-            facts.stream |= response_is_stream(v);
-            facts.signals.push_content_type(v);
-            if let Some(mcp) = mcp {
-                mcp.push_response_content_type(v);
-            }
-        });
-        if config.session_id != crate::classify::SessionIdMode::Off {
+        if unobserved || self.wants_stream || mcp.is_some() {
+            headers.each_value("content-type", &mut |v| {
+                facts.stream |= response_is_stream(v);
+                facts.signals.push_content_type(v);
+                if let Some(mcp) = mcp {
+                    mcp.push_response_content_type(v);
+                }
+            });
+        }
+        if mcp.is_some() && config.session_id != crate::classify::SessionIdMode::Off {
             headers.each_value("mcp-session-id", &mut |v| {
                 if facts.session.is_none() {
                     facts.session = session_label(v, config.session_id);
                 }
             });
         }
-        headers.each_value("www-authenticate", &mut |v| {
-            facts.signals.push_www_authenticate(v);
-            let found = parse_www_authenticate(v);
-            if found != BearerError::None && facts.challenge != BearerError::InsufficientScope {
-                facts.challenge = found;
-            }
-        });
-        headers.each_value("content-length", &mut |v| {
-            facts.bytes = parse_content_length(v);
-        });
-        headers.each_value("upgrade", &mut |v| facts.signals.push_upgrade(v));
-    }
-
-    /// Sets the response size when the adapter counted it (e.g. a buffered body).
-    pub fn set_response_bytes(&mut self, bytes: u64) {
-        self.response.bytes = Some(bytes);
+        let client_error = observed.is_some_and(|s| (400..500).contains(&s));
+        if unobserved || (client_error && self.token_mode != TokenMode::Off) {
+            headers.each_value("www-authenticate", &mut |v| {
+                facts.signals.push_www_authenticate(v);
+                let found = parse_www_authenticate(v);
+                if found != BearerError::None && facts.challenge != BearerError::InsufficientScope {
+                    facts.challenge = found;
+                }
+            });
+        }
+        if config.record_response_size {
+            headers.each_value("content-length", &mut |v| {
+                facts.bytes = parse_content_length(v);
+            });
+        }
+        if unobserved {
+            headers.each_value("upgrade", &mut |v| facts.signals.push_upgrade(v));
+        }
     }
 
     /// The exchange's record, its strings borrowed from the exchange and `config`: what the

@@ -99,17 +99,9 @@ pub struct Stats {
 }
 
 /// Rewrites a batch's first encoded line (with its newline) to report `drops` earlier drops;
-/// `None` leaves the line as it is and the drops for a later batch.
+/// `None` leaves the line as it is and the drops for a later batch. For record lines this is
+/// [`crate::record::add_dropped`].
 pub type CarryDrops = fn(&[u8], u64) -> Option<Vec<u8>>;
-
-/// The [`CarryDrops`] of real record lines: decodes the line, adds `drops` to its `dropped`
-/// and encodes it again; `None` for a line that is not a record.
-#[must_use]
-pub fn carry_record_drops(line: &[u8], drops: u64) -> Option<Vec<u8>> {
-    let mut record = Record::from_ndjson_line(line).ok()?;
-    record.dropped = record.dropped.saturating_add(drops);
-    Some(record.to_ndjson_line())
-}
 
 /// The bounded queue and the batches leaving it.
 #[derive(Debug)]
@@ -593,16 +585,6 @@ mod tests {
         assert_eq!(next[0].1.sequence, 2, "the sequence continues");
         assert_eq!(s.stats().dropped, 2);
         assert_eq!(s.stats().delivered, 3);
-    }
-
-    #[test]
-    fn carrying_drops_rewrites_the_dropped_field_of_a_real_record_line() {
-        let line = crate::testing::example_line(1);
-        let out = carry_record_drops(line.as_bytes(), 7).expect("a valid record");
-        let record = Record::from_ndjson_line(&out).expect("still valid");
-        assert_eq!(record.dropped, 7);
-        assert!(out.ends_with(b"\n"));
-        assert_eq!(carry_record_drops(b"not json\n", 1), None);
     }
 
     fn held_records(s: &Shipper) -> u64 {

@@ -27,6 +27,7 @@ fn empty_config_gives_defaults() {
     assert_eq!(config.buffer_responses, BufferMode::Auto);
     assert_eq!(config.session_id, SessionIdMode::Hash);
     assert!(!config.record_client_addr && !config.record_user_agent && !config.echo_request_id);
+    assert!(!config.record_host && !config.record_response_size);
     assert_eq!(config.counters.len(), 1);
     assert_eq!(config.counters[0].name, "client_registrations");
     assert_eq!(config.counters[0].method, Some(Method::Post));
@@ -57,6 +58,8 @@ fn string_scalars_are_accepted_like_traefik_sends_them() {
             "sessionId": "raw",
             "recordClientAddr": "TRUE",
             "recordUserAgent": "false",
+            "recordHost": "true",
+            "recordResponseSize": "TRUE",
             "spool": {"dir": "/var/spool/gt", "windowSecs": "5", "graceSecs": "2", "maxWindows": "10"},
             "collector": {"cluster": "c", "path": "/ingest", "authority": "col", "token": "s3cret",
                           "timeoutMs": "500", "batchSize": "10", "maxBatchBytes": "65536",
@@ -82,6 +85,7 @@ fn string_scalars_are_accepted_like_traefik_sends_them() {
     assert_eq!(config.counters[0].status, Some(StatusMatch::Class(2)));
     assert_eq!(config.session_id, SessionIdMode::Raw);
     assert!(config.record_client_addr && !config.record_user_agent);
+    assert!(config.record_host && config.record_response_size);
     assert_eq!(config.spool.dir, "/var/spool/gt");
     assert_eq!(config.spool.layout.window_secs, 5);
     assert_eq!(config.spool.layout.grace_secs, 2);

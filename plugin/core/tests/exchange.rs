@@ -57,7 +57,7 @@ fn run(
         START,
         b"entropy",
     );
-    exchange.response_headers(config, response);
+    exchange.response_headers(config, status, response);
     exchange.finish(config, status, START + 1_500_000, HostKind::Envoy, 0)
 }
 
@@ -87,7 +87,7 @@ fn a_plain_request_gets_new_ids_and_a_new_sampled_trace() {
     assert_eq!(record.parent_span_id, None);
     assert!(record.sampled);
     assert_eq!(record.dropped, 3);
-    assert_eq!(record.host.as_deref(), Some("gw.example:8443"));
+    assert_eq!(record.host, None, "the host is off by default (recordHost)");
     assert_eq!(record.client_addr, None, "client address is off by default");
     assert_eq!(record.service, "gateway");
     assert_eq!(record.token, None);
@@ -339,6 +339,7 @@ fn counters_sessions_and_streams() {
     assert!(upstream.is_stream && !upstream.buffer_response);
     exchange.response_headers(
         &config,
+        None,
         &mut headers(&[("content-type", "text/event-stream")]),
     );
     let record = exchange.finish(&config, None, START + 2_000_000_000, HostKind::Traefik, 0);
@@ -363,7 +364,7 @@ fn counters_sessions_and_streams() {
 
 #[test]
 fn same_request_same_record_on_both_hosts() {
-    let config = Config::default();
+    let config = Config::from_json(br#"{"recordResponseSize": true}"#).expect("config");
     let mut request = headers(&[
         ("traceparent", TRACEPARENT),
         ("authorization", "Bearer t"),
@@ -412,7 +413,8 @@ fn only_the_listed_headers_are_asked_for() {
     let mut instance = Instance::new(&[1]);
     let mut lookup = CountingHeaders { asked: Vec::new() };
     let mut exchange = begin(&config, &mut instance, "GET", "/", &mut lookup);
-    exchange.response_headers(&config, &mut lookup);
+    // No status observed: every header that could imply one is asked for.
+    exchange.response_headers(&config, None, &mut lookup);
     for name in &lookup.asked {
         let listed = gatetrace_core::exchange::REQUEST_HEADERS.contains(&name.as_str())
             || gatetrace_core::exchange::RESPONSE_HEADERS.contains(&name.as_str())
@@ -423,6 +425,75 @@ fn only_the_listed_headers_are_asked_for() {
     assert!(
         !lookup.asked.iter().any(|n| n == "user-agent"),
         "user-agent only when recorded"
+    );
+}
+
+#[test]
+fn a_plain_request_with_an_observed_status_asks_for_no_response_header() {
+    let config = Config::default();
+    let mut instance = Instance::new(&[1]);
+    for status in [200, 204, 301, 500, 503] {
+        let mut request = headers(&[("host", "gw.example"), ("accept", "*/*")]);
+        let mut exchange = begin(&config, &mut instance, "GET", "/users/7", &mut request);
+        let mut response = CountingHeaders { asked: Vec::new() };
+        exchange.response_headers(&config, Some(status), &mut response);
+        assert_eq!(response.asked, [] as [String; 0], "status {status}");
+        let record = exchange.finish(&config, Some(status), START, HostKind::Traefik, 0);
+        assert_eq!((record.host, record.response_bytes), (None, None));
+    }
+    // A 4xx may carry a Bearer challenge the token result reads; nothing else is asked.
+    let mut exchange = begin(&config, &mut instance, "GET", "/", &mut headers(&[]));
+    let mut response = CountingHeaders { asked: Vec::new() };
+    exchange.response_headers(&config, Some(401), &mut response);
+    assert_eq!(response.asked, ["www-authenticate"]);
+    // Each opt-in or fact adds exactly the header it needs.
+    let sized = Config::from_json(br#"{"recordResponseSize": true}"#).expect("config");
+    let mut exchange = begin(&sized, &mut instance, "GET", "/", &mut headers(&[]));
+    let mut response = CountingHeaders { asked: Vec::new() };
+    exchange.response_headers(&sized, Some(200), &mut response);
+    assert_eq!(response.asked, ["content-length"]);
+    let mut sse = headers(&[("accept", "text/event-stream")]);
+    let mut exchange = begin(&config, &mut instance, "GET", "/events", &mut sse);
+    let mut response = CountingHeaders { asked: Vec::new() };
+    exchange.response_headers(&config, Some(200), &mut response);
+    assert_eq!(response.asked, ["content-type"], "the stream flag");
+    let mut exchange = begin(&config, &mut instance, "POST", "/mcp", &mut headers(&[]));
+    let mut response = CountingHeaders { asked: Vec::new() };
+    exchange.response_headers(&config, Some(200), &mut response);
+    assert_eq!(
+        response.asked,
+        ["content-type", "mcp-session-id"],
+        "MCP routes: the outcome's framing and the session start"
+    );
+}
+
+#[test]
+fn host_and_response_size_are_recorded_when_asked_for() {
+    let config = Config::from_json(br#"{"recordHost": true, "recordResponseSize": "true"}"#)
+        .expect("config");
+    let mut response = headers(&[("content-length", "34"), ("content-type", "text/plain")]);
+    let record = run(
+        &config,
+        "GET",
+        "/",
+        &mut headers(&[]),
+        &mut response,
+        Some(200),
+    );
+    assert_eq!(record.host.as_deref(), Some("gw.example:8443"));
+    assert_eq!(record.response_bytes, Some(34));
+    let record = run(
+        &Config::default(),
+        "GET",
+        "/",
+        &mut headers(&[]),
+        &mut response,
+        Some(200),
+    );
+    assert_eq!(
+        (record.host, record.response_bytes),
+        (None, None),
+        "off by default"
     );
 }
 
@@ -462,7 +533,7 @@ fn hostile_requests_never_break_the_exchange() {
     assert_eq!(upstream.request_id.len(), 32);
     assert!(parse_traceparent(upstream.traceparent.as_bytes()).is_some());
     assert_eq!(upstream.tracestate, TracestateAction::Remove);
-    exchange.response_headers(&config, &mut many);
+    exchange.response_headers(&config, Some(999), &mut many);
     let record = exchange.finish(&config, Some(999), START - 1, HostKind::Kong, u64::MAX);
     assert_eq!(record.method, "_OTHER");
     assert_eq!(record.host, None);
@@ -482,6 +553,7 @@ fn a_stream_request_answered_with_json_is_not_a_stream() {
     let mut exchange = begin(&config, &mut instance, "POST", "/mcp", &mut sse);
     exchange.response_headers(
         &config,
+        None,
         &mut headers(&[("content-type", "application/json")]),
     );
     let record = exchange.finish(&config, None, START, HostKind::Traefik, 0);
@@ -490,7 +562,7 @@ fn a_stream_request_answered_with_json_is_not_a_stream() {
 
     let mut upgrade = headers(&[("upgrade", "websocket")]);
     let mut exchange = begin(&config, &mut instance, "GET", "/ws", &mut upgrade);
-    exchange.response_headers(&config, &mut headers(&[]));
+    exchange.response_headers(&config, None, &mut headers(&[]));
     assert!(
         exchange
             .finish(&config, None, START, HostKind::Traefik, 0)

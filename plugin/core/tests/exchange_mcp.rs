@@ -75,7 +75,7 @@ fn finish(
     response: &[(&str, &str)],
     status: Option<u16>,
 ) -> Record {
-    exchange.response_headers(config, &mut headers(response));
+    exchange.response_headers(config, status, &mut headers(response));
     exchange.finish(config, status, START + 1, HostKind::Traefik, 0)
 }
 
@@ -406,7 +406,7 @@ fn unobserved_statuses_are_implied_or_explained() {
     // Upgrade asked for: 101.
     let mut asked = headers(&[("upgrade", "websocket")]);
     let mut exchange = begin(&config, "GET", "/ws", &mut asked);
-    exchange.response_headers(&config, &mut headers(&[("upgrade", "websocket")]));
+    exchange.response_headers(&config, None, &mut headers(&[("upgrade", "websocket")]));
     let record = exchange.finish(&config, None, START, HostKind::Traefik, 0);
     assert_eq!(
         (record.status, record.status_source),
@@ -453,7 +453,11 @@ fn outcomes_come_from_whole_or_chunked_response_bodies() {
         for split in [None, Some(1), Some(body.len() / 2)] {
             let mut exchange = post(&config, request, &[]);
             assert!(exchange.response_body_wanted());
-            exchange.response_headers(&config, &mut headers(&[("content-type", content_type)]));
+            exchange.response_headers(
+                &config,
+                Some(200),
+                &mut headers(&[("content-type", content_type)]),
+            );
             match split {
                 None => exchange.response_body(&config, body.as_bytes()),
                 Some(at) => {

@@ -209,3 +209,37 @@ fn mcp_facts_and_status_source_round_trip_and_unbounded_values_are_refused() {
     );
     refused(&|r| r.status = None, "status_source");
 }
+
+#[test]
+fn drops_are_added_to_an_encoded_line_without_decoding_it() {
+    use gatetrace_core::record::add_dropped;
+    for mut record in [Record::example(3), Record::example_full(4)] {
+        for earlier in [0, 3] {
+            record.dropped = earlier;
+            let line = record.to_ndjson_line();
+            let out = add_dropped(&line, 7).expect("an encoded record");
+            // Byte-equal to the encoder's own line with the sum.
+            record.dropped = earlier + 7;
+            assert_eq!(out, record.to_ndjson_line());
+            assert_eq!(
+                Record::from_ndjson_line(&out).expect("valid").dropped,
+                earlier + 7
+            );
+        }
+    }
+    let line = Record::example(1).to_ndjson_line();
+    assert_eq!(
+        add_dropped(&line, 0).as_deref(),
+        Some(&line[..]),
+        "nothing to add"
+    );
+    for bad in [&b"not json\n"[..], b"{}", b"", b"}\n"] {
+        assert_eq!(add_dropped(bad, 1), None, "{bad:?}");
+    }
+    // A line at the cap cannot take the field.
+    let mut at_cap = b"{\"x\":\"".to_vec();
+    at_cap.resize(MAX_LINE_BYTES - 3, b'a');
+    at_cap.extend_from_slice(b"\"}\n");
+    assert_eq!(at_cap.len(), MAX_LINE_BYTES);
+    assert_eq!(add_dropped(&at_cap, 1), None);
+}

@@ -17,6 +17,9 @@ use crate::headers::{HostHeaders, WantedNames};
 use crate::host::{Buf, Host};
 use crate::spool::{AppendOutcome, NO_SPOOL, SpoolAppender, SpoolDir, claim_salt};
 
+/// The request header whose value is the record's `host` (`recordHost`).
+const HOST_HEADER: &str = "host";
+
 /// Most requests of one instance awaiting `handle_response` (Traefik runs one at a time per
 /// instance; more means responses never came, and the oldest are forgotten).
 const MAX_IN_FLIGHT: usize = 16;
@@ -62,8 +65,8 @@ struct Bufs {
 #[derive(Debug)]
 pub struct Plugin<D: SpoolDir> {
     config: Config,
-    /// The request headers this adapter or the core may ask for: `host`, the configured
-    /// request id header, then the core's [`REQUEST_HEADERS`].
+    /// The request headers this adapter or the core may ask for: the configured request id
+    /// header, `host` with `recordHost`, then the core's [`REQUEST_HEADERS`].
     request_wanted: WantedNames,
     /// The core's [`RESPONSE_HEADERS`].
     response_wanted: WantedNames,
@@ -133,8 +136,9 @@ impl<D: SpoolDir> Plugin<D> {
             spool = spool.with_ledger(ledger);
         }
         let request_wanted = WantedNames::new(
-            ["host", config.request_id_header.as_str()]
+            [config.request_id_header.as_str()]
                 .into_iter()
+                .chain(config.record_host.then_some(HOST_HEADER))
                 .chain(REQUEST_HEADERS.iter().copied()),
         );
         Ok(Self {
@@ -169,15 +173,18 @@ impl<D: SpoolDir> Plugin<D> {
         if self.config.record_client_addr {
             host.source_addr(&mut bufs.addr);
         }
-        host.header_names(HeaderKind::Request, &mut bufs.names);
         let mut lookup = HostHeaders::new(
             &mut *host,
             HeaderKind::Request,
-            bufs.names.bytes(),
+            &mut bufs.names,
             &self.request_wanted,
             &mut bufs.value,
         );
-        let authority = lookup.first("host", &mut bufs.authority);
+        let authority = if self.config.record_host {
+            lookup.first(HOST_HEADER, &mut bufs.authority)
+        } else {
+            None
+        };
         let head = RequestHead {
             method: bufs.method.bytes(),
             path_and_query: bufs.uri.bytes(),
@@ -212,8 +219,8 @@ impl<D: SpoolDir> Plugin<D> {
         pack_ctx_next(self.next_ctx, true)
     }
 
-    /// `handle_response`: reads the status (only when buffered) and the response headers,
-    /// finishes the record and appends it to the spool.
+    /// `handle_response`: reads the status (only when buffered) and the response headers the
+    /// core asks for, finishes the record and appends it to the spool.
     pub fn on_response(&mut self, host: &mut impl Host, req_ctx: u32, is_error: bool) {
         let Some(index) = self.in_flight.iter().position(|p| p.ctx == req_ctx) else {
             return;
@@ -229,15 +236,16 @@ impl<D: SpoolDir> Plugin<D> {
             exchange.set_host_error();
         }
         let bufs = &mut self.bufs;
-        host.header_names(HeaderKind::Response, &mut bufs.names);
+        // Names are fetched only if the core asks for a header: a plain request answered with
+        // an observed status asks for none.
         let mut lookup = HostHeaders::new(
             &mut *host,
             HeaderKind::Response,
-            bufs.names.bytes(),
+            &mut bufs.names,
             &self.response_wanted,
             &mut bufs.value,
         );
-        exchange.response_headers(&self.config, &mut lookup);
+        exchange.response_headers(&self.config, status, &mut lookup);
         if buffered && !is_error && exchange.response_body_wanted() {
             // Read (bounded), never written: the client gets the body as the server sent it.
             let limit = self.config.mcp_body_limit;

@@ -1,6 +1,7 @@
-//! Header access for the core over the host: one `get_header_names` per phase says which
-//! headers exist, matched once against the names the phase may ask for by integer keys, so
-//! only present headers cost a `get_header_values` call and a lookup is a bit test.
+//! Header access for the core over the host: one `get_header_names` per phase (made at the
+//! phase's first lookup, none when it asks for no header) says which headers exist, matched
+//! once against the names the phase may ask for by integer keys, so only present headers cost
+//! a `get_header_values` call and a lookup is a bit test.
 
 use gatetrace_abi::http_wasm::{HeaderKind, nul_terminated};
 use gatetrace_core::exchange::HeaderLookup;
@@ -74,53 +75,66 @@ impl WantedNames {
     }
 }
 
-/// The core's [`HeaderLookup`] over the host for one phase: `names` is the host's
-/// NUL-terminated name list of `kind`, matched once against `wanted`.
+/// The core's [`HeaderLookup`] over the host for one phase: the host's NUL-terminated name
+/// list of `kind` is fetched at the first lookup (a phase that asks for no header makes no
+/// call) and matched once against `wanted`.
 pub struct HostHeaders<'a, H> {
     host: &'a mut H,
     kind: HeaderKind,
-    names: &'a [u8],
+    names: &'a mut Buf,
     wanted: &'a WantedNames,
-    /// Bit `i`: `wanted[i]` is among `names` (for the first 64 wanted names).
-    present: u64,
+    /// Bit `i`: `wanted[i]` is among the names (for the first 64 wanted names); `None` until
+    /// the names are fetched.
+    present: Option<u64>,
     value: &'a mut Buf,
 }
 
 impl<'a, H: Host> HostHeaders<'a, H> {
-    /// A lookup over `names` (from `get_header_names` of `kind`); values are read into `value`.
+    /// A lookup of headers `kind`, names fetched into `names` when first needed, values read
+    /// into `value`.
     pub fn new(
         host: &'a mut H,
         kind: HeaderKind,
-        names: &'a [u8],
+        names: &'a mut Buf,
         wanted: &'a WantedNames,
         value: &'a mut Buf,
     ) -> Self {
-        let mut present = 0u64;
-        for name in nul_terminated(names) {
-            if let Some(i) = wanted.position(NameKey::of(name), name)
-                && i < 64
-            {
-                present |= 1 << i;
-            }
-        }
         Self {
             host,
             kind,
             names,
             wanted,
-            present,
+            present: None,
             value,
         }
     }
 
-    fn present(&self, name: &str) -> bool {
+    /// The presence bits, fetching the names (one `get_header_names`) the first time.
+    fn presence(&mut self) -> u64 {
+        if let Some(present) = self.present {
+            return present;
+        }
+        self.host.header_names(self.kind, self.names);
+        let mut present = 0u64;
+        for name in nul_terminated(self.names.bytes()) {
+            if let Some(i) = self.wanted.position(NameKey::of(name), name)
+                && i < 64
+            {
+                present |= 1 << i;
+            }
+        }
+        self.present = Some(present);
+        present
+    }
+
+    fn present(&mut self, name: &str) -> bool {
+        let present = self.presence();
         let key = NameKey::of(name.as_bytes());
         match self.wanted.position(key, name.as_bytes()) {
-            Some(i) if i < 64 => self.present & (1 << i) != 0,
+            Some(i) if i < 64 => present & (1 << i) != 0,
             // A name outside the list (or past 64): scan the host's list.
-            _ => {
-                nul_terminated(self.names).any(|n| key.matches(name.as_bytes(), NameKey::of(n), n))
-            }
+            _ => nul_terminated(self.names.bytes())
+                .any(|n| key.matches(name.as_bytes(), NameKey::of(n), n)),
         }
     }
 
@@ -179,12 +193,16 @@ mod tests {
             ("x-other".into(), b"1".to_vec()),
             ("accept".into(), b"text/html".to_vec()),
         ];
-        let mut value = Buf::default();
+        let (mut names, mut value) = (Buf::default(), Buf::default());
         let wanted = WantedNames::new(["host", "accept", "upgrade"]);
-        let names = b"accept\0x-other\0";
-        let mut lookup =
-            HostHeaders::new(&mut host, HeaderKind::Request, names, &wanted, &mut value);
-        assert_eq!(lookup.present, 0b010);
+        let mut lookup = HostHeaders::new(
+            &mut host,
+            HeaderKind::Request,
+            &mut names,
+            &wanted,
+            &mut value,
+        );
+        assert_eq!(lookup.present, None, "no call before the first lookup");
         let mut seen = Vec::new();
         for name in ["host", "accept", "upgrade", "x-other", "x-absent"] {
             lookup.each_value(name, &mut |v| seen.push((name, v.to_vec())));
@@ -197,7 +215,10 @@ mod tests {
                 ("x-other", b"1".to_vec()),
             ]
         );
-        // Only present headers cost a values call.
-        assert_eq!(host.calls, ["get_header_values", "get_header_values"]);
+        // One names call, then only present headers cost a values call.
+        assert_eq!(
+            host.calls,
+            ["get_header_names", "get_header_values", "get_header_values"]
+        );
     }
 }

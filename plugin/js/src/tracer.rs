@@ -6,7 +6,7 @@ use gatetrace_core::config::Config;
 use gatetrace_core::exchange::{self, RequestHead};
 use gatetrace_core::ids::Instance;
 use gatetrace_core::record::HostKind;
-use gatetrace_core::shipper::{CallOutcome, Limits, Shipper, carry_record_drops};
+use gatetrace_core::shipper::{CallOutcome, Limits, Shipper};
 use wasm_bindgen::prelude::*;
 
 use crate::headers::{EditList, LinePairs};
@@ -107,7 +107,7 @@ impl Tracer {
         let source = Instance::new(&source_words)
             .next_ids(now, &[])
             .request_id_hex();
-        let shipper = Shipper::new(limits(&config), carry_record_drops);
+        let shipper = Shipper::new(limits(&config), gatetrace_core::record::add_dropped);
         Ok(Self {
             ids: Instance::new(&words),
             host_kind,

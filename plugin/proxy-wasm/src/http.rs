@@ -114,7 +114,13 @@ impl HttpContext for Http {
         let pairs = Pairs(&headers);
         let method = request_value(&pairs, ":method", &["request", "method"]);
         let path = request_value(&pairs, ":path", &["request", "path"]);
-        let authority = pairs.first(":authority").or_else(|| pairs.first("host"));
+        // Free here (the map is already in guest memory), but recorded only with `recordHost`,
+        // so records read the same as Traefik's, where it costs a host call.
+        let authority = if shared.config.record_host {
+            pairs.first(":authority").or_else(|| pairs.first("host"))
+        } else {
+            None
+        };
         let client_addr = if shared.config.record_client_addr {
             hostcalls::get_property(vec!["source", "address"])
                 .ok()
@@ -172,7 +178,7 @@ impl HttpContext for Http {
         let headers = hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default();
         let mut pairs = Pairs(&headers);
         self.status = pairs.first(":status").and_then(props::status_header);
-        exchange.response_headers(&shared.config, &mut pairs);
+        exchange.response_headers(&shared.config, self.status, &mut pairs);
         exchange
             .upstream(&shared.config)
             .apply_to_response(&mut HostEdits);

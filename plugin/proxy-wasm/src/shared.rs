@@ -7,12 +7,14 @@ use std::time::UNIX_EPOCH;
 
 use gatetrace_core::config::Config;
 use gatetrace_core::ids::Instance;
-use gatetrace_core::record::{HostKind, RecordRef};
+// Drops are written into a queued line's tail: the plugin carries no record decoder (serde's
+// derived deserializers were a quarter of the module).
+use gatetrace_core::record::{HostKind, RecordRef, add_dropped};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;
 
 use crate::props;
-use crate::shipper::{Limits, Shipper, carry_record_drops};
+use crate::shipper::{Limits, Shipper};
 
 /// Most batches in flight per plugin. The collector remembers 128 sequences per source, so
 /// retries arriving out of order within this window are still recognised.
@@ -56,7 +58,7 @@ impl PluginShared {
         let source = Instance::new(&[salt[0], salt[1], salt[2], salt[3], 0x736f_7572_6365])
             .next_ids(now, &random)
             .request_id_hex();
-        let shipper = Shipper::new(limits(&config), carry_record_drops);
+        let shipper = Shipper::new(limits(&config), add_dropped);
         Self::with(
             config,
             salt,

@@ -40,6 +40,7 @@ fn ids_and_trace_context_go_upstream_and_records_leave_in_tick_batches() {
     for (profile, kind) in PROFILES {
         let config = json!({
             "service": "mcp-server",
+            "recordHost": true,
             "collector": {"tickMs": "100", "batchSize": "50", "token": "s3cret-token"},
         });
         let mut host = host(profile, &config);

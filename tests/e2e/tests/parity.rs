@@ -1,6 +1,8 @@
 //! The headline check: the same 50 varied requests through the Traefik plugin (harness
 //! http-wasm host, records from its spool) and through the proxy-wasm plugin (harness Envoy profile,
-//! records from its batches) give the same records.
+//! records from its batches) give the same records: once with the opt-in fields that cost
+//! Traefik host calls (`recordHost`, `recordResponseSize`), once with the default config,
+//! whose records carry neither.
 //!
 //! Compared field for field (the whole record as JSON), except:
 //! - `host_kind`, `start_unix_ns`, `duration_ns`: differ by design;
@@ -30,9 +32,10 @@ use gatetrace_host::proxy::{CallResponse, Profile};
 use gatetrace_host::wasi::Mount;
 use serde_json::{Value, json};
 
-/// The one configuration both plugins run with (each reads its own transport section).
-fn config(spool: &str) -> Value {
-    json!({
+/// The one configuration both plugins run with (each reads its own transport section);
+/// `opt_in` adds the record fields that cost Traefik host calls (`host`, `response_bytes`).
+fn config(spool: &str, opt_in: bool) -> Value {
+    let mut config = json!({
         "service": "mcp-server",
         "routes": ["/register/{client_id}", "/.well-known/*"],
         "requestIdPolicy": "validate",
@@ -47,7 +50,12 @@ fn config(spool: &str) -> Value {
         "tokenRules": [{"route": "/mcp", "mode": "required"}, {"route": "/mcp/*", "mode": "required"}],
         "spool": {"dir": spool},
         "collector": {"tickMs": "100", "batchSize": "100"},
-    })
+    });
+    if opt_in {
+        config["recordHost"] = json!(true);
+        config["recordResponseSize"] = json!(true);
+    }
+    config
 }
 
 /// Fifty requests and what the backend answers each, varied across methods, routes, ids,
@@ -148,9 +156,13 @@ fn scenario() -> Vec<(HttpRequest, BackendResponse)> {
     out
 }
 
-fn traefik_records(scenario: &[(HttpRequest, BackendResponse)], spool: &Path) -> Vec<Record> {
+fn traefik_records(
+    scenario: &[(HttpRequest, BackendResponse)],
+    spool: &Path,
+    opt_in: bool,
+) -> Vec<Record> {
     let options = TraefikOptions {
-        config: traefik_config(&config("/spool")),
+        config: traefik_config(&config("/spool", opt_in)),
         wasi: gatetrace_host::wasi::WasiOptions {
             mounts: vec![Mount::parse(&format!("{}:/spool", spool.display())).expect("mount")],
             ..gatetrace_host::wasi::WasiOptions::traefik()
@@ -182,9 +194,10 @@ fn traefik_records(scenario: &[(HttpRequest, BackendResponse)], spool: &Path) ->
         .collect()
 }
 
-fn envoy_records(scenario: &[(HttpRequest, BackendResponse)]) -> Vec<Record> {
+fn envoy_records(scenario: &[(HttpRequest, BackendResponse)], opt_in: bool) -> Vec<Record> {
     // The very bytes Traefik gets (every scalar a string), as JSON for the Envoy plugin.
-    let same: Value = serde_json::from_slice(&traefik_config(&config("/spool"))).expect("json");
+    let same: Value =
+        serde_json::from_slice(&traefik_config(&config("/spool", opt_in))).expect("json");
     let mut envoy = host(Profile::Envoy, &same);
     for (request, backend) in scenario {
         let exchange = envoy.http(request, backend);
@@ -244,13 +257,51 @@ fn comparable(record: &Record, incoming: &HttpRequest, status_known: bool) -> Va
 #[test]
 #[ignore = "e2e: needs cargo xtask wasm"]
 fn the_same_requests_give_the_same_records_on_traefik_and_envoy() {
+    let (traefik, envoy) = compare_on_both("parity", true);
+    for record in traefik.iter().chain(&envoy) {
+        let host = record.host.as_deref();
+        assert!(
+            matches!(host, Some("mcp.example.com" | "api.example.com:8443")),
+            "recordHost: {host:?}"
+        );
+    }
+    let sized = |records: &[Record]| {
+        records
+            .iter()
+            .filter(|r| r.response_bytes.is_some())
+            .count()
+    };
+    // Every response but the SSE streams says its length (17 bytes).
+    assert!(
+        sized(&traefik) >= 40,
+        "recordResponseSize: {}",
+        sized(&traefik)
+    );
+}
+
+#[test]
+#[ignore = "e2e: needs cargo xtask wasm"]
+fn default_records_leave_out_host_and_response_size_on_both_hosts() {
+    let (traefik, envoy) = compare_on_both("parity-default", false);
+    for record in traefik.iter().chain(&envoy) {
+        assert_eq!(
+            (record.host.as_deref(), record.response_bytes),
+            (None, None),
+            "opt-in fields in a default record: {record:?}"
+        );
+    }
+}
+
+/// Runs the scenario through both plugins (config [`config`] with `opt_in`), checks that the
+/// records compare equal as the module docs say, and returns them (Traefik's, Envoy's).
+fn compare_on_both(name: &str, opt_in: bool) -> (Vec<Record>, Vec<Record>) {
     let scenario = scenario();
-    let spool = std::env::temp_dir().join(format!("gatetrace-parity-{}", std::process::id()));
+    let spool = std::env::temp_dir().join(format!("gatetrace-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&spool);
     std::fs::create_dir_all(&spool).expect("spool dir");
-    let traefik = traefik_records(&scenario, &spool);
+    let traefik = traefik_records(&scenario, &spool, opt_in);
     let _ = std::fs::remove_dir_all(&spool);
-    let envoy = envoy_records(&scenario);
+    let envoy = envoy_records(&scenario, opt_in);
     assert_eq!(traefik.len(), 50, "traefik recorded every request");
     assert_eq!(envoy.len(), 50, "envoy recorded every request");
 
@@ -303,4 +354,5 @@ fn the_same_requests_give_the_same_records_on_traefik_and_envoy() {
     assert!(implied_status > 0, "{implied_status} implied statuses");
     assert!(continued >= 10, "{continued} continued traces");
     assert!(kept_ids >= 5, "{kept_ids} kept request ids");
+    (traefik, envoy)
 }

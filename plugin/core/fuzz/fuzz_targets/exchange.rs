@@ -14,7 +14,7 @@ const NAMES: [&str; 12] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let config = Config::from_json(br#"{"recordUserAgent": true, "recordClientAddr": true, "sessionId": "raw"}"#)
+    let config = Config::from_json(br#"{"recordUserAgent": true, "recordClientAddr": true, "recordHost": true, "recordResponseSize": true, "sessionId": "raw"}"#)
         .expect("config");
     let mut parts = data.split(|&b| b == b'\n');
     let method = parts.next().unwrap_or_default();
@@ -28,8 +28,8 @@ fuzz_target!(|data: &[u8]| {
     let mut instance = Instance::new(&[data.len() as u64]);
     let mut exchange = Exchange::begin(&config, &mut instance, &head, headers.as_mut_slice(), 5, data);
     let _ = exchange.upstream(&config);
-    exchange.response_headers(&config, headers.as_mut_slice());
     let status = data.first().map(|&b| 100 + u16::from(b) * 2);
+    exchange.response_headers(&config, status, headers.as_mut_slice());
     let record = exchange.finish(&config, status, 9, HostKind::Envoy, 0);
     let line = record.to_ndjson_line();
     assert!(line.len() <= MAX_LINE_BYTES);

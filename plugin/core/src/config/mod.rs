@@ -23,7 +23,9 @@
 //! | `sessionId` | `"hash"` | MCP session id in records: `hash`, `raw` (printable ids ≤ 128 bytes only, else hashed), `off` |
 //! | `recordClientAddr` | `false` | put the client address in records |
 //! | `recordUserAgent` | `false` | put the user agent in records |
-//! | `mcpRoutes` | `["/mcp"]` | route templates of MCP endpoints (Streamable HTTP): their requests get MCP facts |
+//! | `recordHost` | `false` | put the request's `Host` / `:authority` in records (one more host call per request on Traefik) |
+//! | `recordResponseSize` | `false` | put the response's `Content-Length` in records (on Traefik, two more host calls per request: the response header names and the value) |
+//! | `mcpRoutes` | `["/mcp"]` | route templates of MCP endpoints (Streamable HTTP): their requests get MCP facts, and only their responses are read for a session's start (`Mcp-Session-Id`) |
 //! | `mcpBodyLimit` | `65536` | largest MCP request body read (only with `Content-Length`) and response body or SSE event scanned (0–1048576) |
 //! | `mcpServerStreams` | `true` | `false`: the MCP servers answer every `POST` with JSON, so any `POST` but `subscriptions/listen` may be buffered |
 //! | `mcpBufferMethods` | see [`DEFAULT_BUFFERED_METHODS`] plus `notifications`, `responses`, `DELETE` | MCP operations whose response is buffered (Traefik learns status and outcome); `tools/call`, `resources/read`, `prompts/get`, `tasks/result`, `subscriptions/listen` are refused |
@@ -178,6 +180,10 @@ pub struct Config {
     pub session_id: SessionIdMode,
     pub record_client_addr: bool,
     pub record_user_agent: bool,
+    /// `recordHost`: the request authority in records.
+    pub record_host: bool,
+    /// `recordResponseSize`: the response `Content-Length` in records.
+    pub record_response_size: bool,
     pub spool: SpoolConfig,
     pub collector: CollectorConfig,
     /// `mcpRoutes`: paths whose requests are MCP messages.
@@ -218,6 +224,8 @@ impl Default for Config {
             session_id: SessionIdMode::Hash,
             record_client_addr: false,
             record_user_agent: false,
+            record_host: false,
+            record_response_size: false,
             spool: SpoolConfig::default(),
             collector: CollectorConfig::default(),
             mcp_routes: vec![
@@ -351,6 +359,12 @@ impl Config {
         }
         if let Some(v) = obj.take("recordUserAgent") {
             config.record_user_agent = boolean(&obj.path("recordUserAgent"), v)?;
+        }
+        if let Some(v) = obj.take("recordHost") {
+            config.record_host = boolean(&obj.path("recordHost"), v)?;
+        }
+        if let Some(v) = obj.take("recordResponseSize") {
+            config.record_response_size = boolean(&obj.path("recordResponseSize"), v)?;
         }
         if let Some(v) = obj.take("mcpRoutes") {
             config.mcp_routes = patterns(&obj.path("mcpRoutes"), v)?;

@@ -49,6 +49,37 @@ impl RecordRef<'_> {
     }
 }
 
+/// The field this encoder writes last, when the count is not zero.
+const DROPPED_FIELD: &[u8] = b",\"dropped\":";
+
+/// Adds `drops` to the `dropped` count of a line this encoder wrote, editing only its tail
+/// (`dropped` is the last field, and `,"dropped":` cannot occur inside an encoded string,
+/// whose quotes are escaped), so a plugin can report drops without decoding the record.
+/// `None` when `line` does not end like an encoded record or would outgrow
+/// [`MAX_LINE_BYTES`].
+#[must_use]
+pub fn add_dropped(line: &[u8], drops: u64) -> Option<Vec<u8>> {
+    let body = line.strip_suffix(b"}\n")?;
+    if !line.starts_with(b"{") {
+        return None;
+    }
+    let digits = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let (head, count) = body.split_at(body.len() - digits);
+    let (kept, earlier) = match head.strip_suffix(DROPPED_FIELD) {
+        Some(kept) if digits > 0 => (kept, core::str::from_utf8(count).ok()?.parse().ok()?),
+        _ => (body, 0u64),
+    };
+    let total = earlier.saturating_add(drops);
+    let mut out = Vec::with_capacity(kept.len() + 40);
+    out.extend_from_slice(kept);
+    if total != 0 {
+        out.extend_from_slice(DROPPED_FIELD);
+        out.extend_from_slice(total.to_string().as_bytes());
+    }
+    out.extend_from_slice(b"}\n");
+    (out.len() <= MAX_LINE_BYTES).then_some(out)
+}
+
 /// The shrink ladder: how much of a record a line leaves out, each rung adding to the one
 /// before. The encoder applies it while writing, so shrinking copies nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -211,7 +242,7 @@ impl Encoder<'_> {
             HostKind::Edge => b",\"host_kind\":\"edge\"",
         });
         if r.dropped != 0 {
-            self.raw(b",\"dropped\":");
+            self.raw(DROPPED_FIELD);
             self.number(r.dropped);
         }
         self.raw(b"}");

@@ -5,6 +5,8 @@
 mod decode;
 mod encode;
 
+pub use encode::add_dropped;
+
 use serde::{Deserialize, Serialize};
 
 use crate::mcp::StatusSource;

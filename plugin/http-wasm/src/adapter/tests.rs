@@ -77,8 +77,8 @@ fn a_plain_request_costs_these_host_calls_and_gives_one_record() {
     let mut plugin = plugin(&mut host);
     host.uri = b"/users/12345?token=SECRET".to_vec();
     let (request_calls, response_calls) = run(&mut plugin, &mut host);
-    // The host-call budget of a plain buffered request (no incoming id or trace). The
-    // spool append adds one fd_write on WASI (and, on the first record of a window,
+    // The host-call budget of a plain buffered request (no incoming id or trace): with the
+    // spool append's one fd_write on WASI, 10 calls (and, on the first record of a window,
     // fd_close of the old segment, path_filestat_get for the full probe and path_open).
     assert_eq!(
         request_calls,
@@ -87,22 +87,13 @@ fn a_plain_request_costs_these_host_calls_and_gives_one_record() {
             "get_method",
             "get_uri",
             "get_header_names",
-            "get_header_values", // host
-            "set_header_value",  // x-request-id
-            "set_header_value",  // traceparent
+            "set_header_value", // x-request-id
+            "set_header_value", // traceparent
             "enable_features",
         ]
     );
-    assert_eq!(
-        response_calls,
-        [
-            "get_status_code",
-            "get_header_names",
-            "get_header_values", // content-type
-            "get_header_values", // content-length
-            "clock_time_get",
-        ]
-    );
+    // An observed 200 on a plain route: the core asks for no response header.
+    assert_eq!(response_calls, ["get_status_code", "clock_time_get"]);
     let id = host.upstream("x-request-id").unwrap();
     assert_eq!(id.len(), 32);
     let tp = parse_traceparent(host.upstream("traceparent").unwrap().as_bytes()).unwrap();
@@ -117,6 +108,11 @@ fn a_plain_request_costs_these_host_calls_and_gives_one_record() {
     assert_eq!(r.endpoint, "/users/{id}");
     assert_eq!(r.service, "svc");
     assert_eq!(r.host_kind, HostKind::Traefik);
+    assert_eq!(
+        (r.host.as_deref(), r.response_bytes),
+        (None, None),
+        "both opt-in"
+    );
     let mut files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -129,6 +125,35 @@ fn a_plain_request_costs_these_host_calls_and_gives_one_record() {
             && files[2].starts_with("seg-"),
         "one segment, the claim file and the instance's (zero) drops slot: {files:?}"
     );
+}
+
+#[test]
+fn host_and_response_size_cost_their_calls_only_when_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = r#""recordHost":"true","recordResponseSize":true,"#;
+    let mut host = FakeHost::new(&config(dir.path(), extra));
+    let mut plugin = plugin(&mut host);
+    let (request_calls, response_calls) = run(&mut plugin, &mut host);
+    assert_eq!(
+        request_calls
+            .iter()
+            .filter(|c| **c == "get_header_values")
+            .count(),
+        1,
+        "host: {request_calls:?}"
+    );
+    assert_eq!(
+        response_calls,
+        [
+            "get_status_code",
+            "get_header_names",
+            "get_header_values", // content-length
+            "clock_time_get",
+        ]
+    );
+    let recs = records(dir.path());
+    assert_eq!(recs[0].host.as_deref(), Some("gw.example"));
+    assert_eq!(recs[0].response_bytes, Some(2));
 }
 
 #[test]
