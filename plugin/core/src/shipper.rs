@@ -4,8 +4,6 @@
 
 use std::collections::VecDeque;
 
-use crate::record::Record;
-
 /// Limits of one shipper, from the plugin's `collector` configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

@@ -61,7 +61,7 @@ function coreRound(tracer) {
   for (let i = 0; i < EXCHANGES; i += 1) {
     const ex = core.begin("POST", "/mcp", "127.0.0.1:3000", undefined, headers, tracer.now());
     ex.requestBody(encoder.encode(CALL));
-    core.responseHeaders(ex, "content-type\ntext/event-stream\nmcp-session-id\n5d3c0f7e-8c0b-4a57-9d0e-2f1b8e1c2a11");
+    core.responseHeaders(ex, 200, "content-type\ntext/event-stream\nmcp-session-id\n5d3c0f7e-8c0b-4a57-9d0e-2f1b8e1c2a11");
     core.responseChunk(ex, answerBytes);
     core.finish(ex, 200, tracer.now());
     if (i % 500 === 499) drain(tracer);

@@ -93,8 +93,8 @@ export function withGatetrace(handler, gt, options = {}) {
       throw error;
     }
     const headers = edited(response.headers, exchange.responseEdits);
-    core.responseHeaders(exchange, headerLines(headers));
     const status = response.status;
+    core.responseHeaders(exchange, status, headerLines(headers));
     if (!response.body || !exchange.responseBodyWanted) {
       const out = new Response(response.body, { status, statusText: response.statusText, headers });
       if (!response.body) {

@@ -91,7 +91,7 @@ export function observeNode(gt, req, res) {
       const body = bodyBytes(req.body);
       if (body) exchange.requestBody(body);
     }
-    core.responseHeaders(exchange, responseHeaderLines(res, given));
+    core.responseHeaders(exchange, res.statusCode, responseHeaderLines(res, given));
     scan = exchange.responseBodyWanted;
   };
   const tee = (chunk, encoding) => {

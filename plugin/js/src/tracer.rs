@@ -205,12 +205,13 @@ impl Tracer {
         Exchange { inner, edits }
     }
 
-    /// The response headers (`name\nvalue\n…`), once they are known.
+    /// The response's status and headers (`name\nvalue\n…`), once they are known. The core
+    /// reads only the headers the exchange needs with that status.
     #[wasm_bindgen(js_name = responseHeaders)]
-    pub fn response_headers(&self, exchange: &mut Exchange, headers: &str) {
+    pub fn response_headers(&self, exchange: &mut Exchange, status: u16, headers: &str) {
         exchange
             .inner
-            .response_headers(&self.config, &mut LinePairs(headers));
+            .response_headers(&self.config, Some(status), &mut LinePairs(headers));
     }
 
     /// One chunk of the response body as it passed (scanned, never held past `mcpBodyLimit`).

@@ -41,7 +41,7 @@ fn call(tracer: &mut Tracer, status: u16, body: &str, elapsed_ms: f64) {
     );
     assert_eq!(exchange.request_body_wanted(), Some(CALL.len()));
     exchange.request_body(CALL.as_bytes());
-    tracer.response_headers(&mut exchange, "content-type\napplication/json");
+    tracer.response_headers(&mut exchange, status, "content-type\napplication/json");
     assert!(exchange.response_body_wanted());
     for chunk in body.as_bytes().chunks(5) {
         tracer.response_chunk(&mut exchange, chunk);
