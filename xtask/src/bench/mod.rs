@@ -94,6 +94,10 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
         },
         machine: machine::this_machine(),
     };
+    // The guest, Traefik and npm suites read the plugins and the package from `target/wasm`.
+    if std::env::var_os("GATETRACE_WASM_DIR").is_none() {
+        crate::wasm::build_all(ctx)?;
+    }
     let results_dir = ctx.root.join("target/bench");
     std::fs::create_dir_all(&results_dir)
         .with_context(|| format!("create {}", results_dir.display()))?;

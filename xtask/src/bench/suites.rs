@@ -26,6 +26,18 @@ pub const SUITES: &[Suite] = &[
         command: &[XTASK, "bench-suite", traefik::SUITE],
     },
     Suite {
+        id: "guest",
+        title: "Guest figures (harness, deterministic)",
+        command: &[
+            "cargo",
+            "run",
+            "-p",
+            "gatetrace-host",
+            "--",
+            "guest-figures",
+        ],
+    },
+    Suite {
         id: "collector",
         title: "Collector",
         command: &[
