@@ -207,8 +207,8 @@ pub(crate) mod tests {
     #[test]
     fn control_characters_are_found_past_the_bytewise_pass() {
         let good = line(4, Some(200), true);
-        // U+0085 (C1, lead byte 0xC2) and DEL, raw in JSON, are control characters; U+00A0 (also 0xC2)
-        // and é are not.
+        // U+0085 (C1, lead byte 0xC2) and DEL, raw in JSON, are control characters; U+00A0
+        // (also 0xC2) and é are not.
         for bad in ["mcp\u{85}", "mcp\u{7f}"] {
             let text = good.replace("\"mcp\"", &format!("\"{bad}\""));
             assert_eq!(
