@@ -2,7 +2,7 @@
 //! the one definition of the format, then held to the label bounds); a bad line is rejected
 //! with a counted reason and never spoils the lines around it.
 
-use gatetrace_core::record::{DecodeError, Record};
+use gatetrace_core::record::{DecodeError, Record, has_control};
 use gatetrace_core::spool::joined_record_start;
 use serde::Serialize;
 
@@ -35,14 +35,15 @@ pub fn parse_line(line: &[u8]) -> Result<Record, Reject> {
     if record.status.is_some_and(|s| !(100..=599).contains(&s)) {
         return Err(Reject::InvalidStatus);
     }
-    if !is_label(&record.service, MAX_SERVICE) || !is_label(&record.endpoint, MAX_ENDPOINT) {
+    // The core already holds the endpoint non-empty and free of control characters.
+    if !is_label(&record.service, MAX_SERVICE) || record.endpoint.len() > MAX_ENDPOINT {
         return Err(Reject::InvalidLabel);
     }
     Ok(record)
 }
 
 fn is_label(value: &str, max: usize) -> bool {
-    !value.is_empty() && value.len() <= max && !value.chars().any(char::is_control)
+    !value.is_empty() && value.len() <= max && !has_control(value)
 }
 
 /// One rejected line as listed in the HTTP answer.
@@ -128,13 +129,19 @@ impl DecodedLines {
 }
 
 /// Decodes every newline-separated line of `block`; empty lines are skipped, a final line
-/// without newline is decoded too.
+/// without newline is decoded too. Newlines are found with `memchr` (a byte-by-byte split
+/// took a tenth of the decode time).
 #[must_use]
 pub fn parse_block(block: &[u8]) -> DecodedLines {
     let mut decoded = DecodedLines::for_block(block.len());
-    for (index, line) in block.split(|b| *b == b'\n').enumerate() {
-        decoded.push_line(index + 1, line);
+    let mut start = 0;
+    let mut number = 1;
+    for newline in memchr::memchr_iter(b'\n', block) {
+        decoded.push_line(number, &block[start..newline]);
+        start = newline + 1;
+        number += 1;
     }
+    decoded.push_line(number, &block[start..]);
     decoded
 }
 
@@ -194,6 +201,25 @@ pub(crate) mod tests {
         ];
         for (text, reason) in cases {
             assert_eq!(parse_line(text.as_bytes()).unwrap_err(), reason, "{text}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_found_past_the_bytewise_pass() {
+        let good = line(4, Some(200), true);
+        // U+0085 (C1, lead byte 0xC2) and DEL, raw in JSON, are control characters; U+00A0
+        // (also 0xC2) and é are not.
+        for bad in ["mcp\u{85}", "mcp\u{7f}"] {
+            let text = good.replace("\"mcp\"", &format!("\"{bad}\""));
+            assert_eq!(
+                parse_line(text.as_bytes()).unwrap_err(),
+                Reject::InvalidLabel,
+                "{bad:?}"
+            );
+        }
+        for fine in ["mcp\u{a0}", "caf\u{e9}"] {
+            let text = good.replace("\"mcp\"", &format!("\"{fine}\""));
+            assert_eq!(parse_line(text.as_bytes()).unwrap().service, fine);
         }
     }
 

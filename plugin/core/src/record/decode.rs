@@ -67,7 +67,7 @@ impl Record {
         }
         if self.request_id.is_empty()
             || self.request_id.len() > MAX_REQUEST_ID_BYTES
-            || self.request_id.chars().any(char::is_control)
+            || has_control(&self.request_id)
         {
             return invalid(
                 "request_id",
@@ -77,7 +77,7 @@ impl Record {
         if normalize_method(&self.method) != self.method {
             return invalid("method", "expected a standard method or _OTHER");
         }
-        if self.endpoint.is_empty() || self.endpoint.chars().any(char::is_control) {
+        if self.endpoint.is_empty() || has_control(&self.endpoint) {
             return invalid("endpoint", "expected a non-empty route template");
         }
         if self.status.is_some_and(|s| !(100..=999).contains(&s)) {
@@ -97,9 +97,8 @@ impl Record {
 /// (a known method or version, or `_OTHER`; a bounded printable name).
 fn validate_mcp(mcp: &McpFacts) -> Result<(), DecodeError> {
     let invalid = |field, reason| Err(DecodeError::InvalidField { field, reason });
-    let printable = |text: &str, max: usize| {
-        !text.is_empty() && text.len() <= max && !text.chars().any(char::is_control)
-    };
+    let printable =
+        |text: &str, max: usize| !text.is_empty() && text.len() <= max && !has_control(text);
     if let Some(method) = mcp.method.as_deref()
         && known_method(method.as_bytes()) != method
     {
@@ -142,6 +141,17 @@ fn validate_mcp(mcp: &McpFacts) -> Result<(), DecodeError> {
         );
     }
     Ok(())
+}
+
+/// Whether `text` holds a control character ([`char::is_control`]: C0, DEL, C1). A branch-free
+/// pass over the bytes first (the record decoder's hot path): only a line with a C0 byte, DEL
+/// or the lead byte `0xC2` of a C1 character (U+0080–U+009F) is decoded char by char.
+#[must_use]
+pub fn has_control(text: &str) -> bool {
+    let candidate = text.bytes().fold(false, |seen, b| {
+        seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+    });
+    candidate && text.chars().any(char::is_control)
 }
 
 /// Reads only the version of a line that failed to decode as a record.

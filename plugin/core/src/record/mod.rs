@@ -5,6 +5,7 @@
 mod decode;
 mod encode;
 
+pub use decode::has_control;
 pub use encode::add_dropped;
 
 use serde::{Deserialize, Serialize};
