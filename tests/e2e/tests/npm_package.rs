@@ -308,7 +308,10 @@ fn the_fetch_handler_in_a_web_only_runtime_ships_through_wait_until() {
     assert_eq!(seen["shipper"]["delivered"], 8, "{seen}");
     for line in &lines {
         assert_eq!(line["host_kind"], "edge", "{line}");
-        assert!(line.get("host").is_none(), "host is opt-in (recordHost): {line}");
+        assert!(
+            line.get("host").is_none(),
+            "host is opt-in (recordHost): {line}"
+        );
         let ms = line["duration_ms"].as_f64().unwrap();
         assert_eq!(
             ms,
