@@ -184,19 +184,7 @@ fn start(dir: &Path, run: usize) -> (ChildGuard, u16) {
         "100",
     ]);
     let child = ChildGuard::spawn(&mut command, dir.join(format!("run-{run}.log")));
-    let mut port = 0;
-    wait_until(
-        "the collector to log its address",
-        Duration::from_secs(20),
-        || {
-            let log = child.log();
-            let Some(rest) = log.split("\"listen\":\"127.0.0.1:").nth(1) else {
-                return false;
-            };
-            port = rest.split('"').next().unwrap().parse().unwrap();
-            true
-        },
-    );
+    let port = child.collector_port();
     wait_until("/ready", Duration::from_secs(20), || {
         http_get(port, "/ready").is_some_and(|(status, _)| status == 200)
     });

@@ -91,6 +91,28 @@ pub fn wait_for_port(what: &str, port: u16, timeout: Duration) {
     });
 }
 
+/// Every line (newline included) of the spool segments (`*.ndjson`) in `dir`, in segment
+/// order: what a test reads back of what a plugin wrote.
+#[must_use]
+pub fn spool_lines(dir: &Path) -> Vec<Vec<u8>> {
+    let mut segments: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("spool {}: {e}", dir.display()))
+        .map(|e| e.expect("spool entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    segments.sort();
+    segments
+        .iter()
+        .flat_map(|p| {
+            std::fs::read(p)
+                .expect("spool segment")
+                .split_inclusive(|b| *b == b'\n')
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// A child process killed (and reaped) when dropped; its stdout and stderr go to a log file
 /// that [`ChildGuard::log`] returns, for assertions and for failure messages.
 #[derive(Debug)]
@@ -128,6 +150,26 @@ impl ChildGuard {
     /// Whether the child has exited (and with what status).
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
+    }
+
+    /// The port a collector started with `--listen 127.0.0.1:0` bound, read from its start-up
+    /// log line (`"listen":"127.0.0.1:<port>"`); waits up to 20 s for it.
+    #[must_use]
+    pub fn collector_port(&self) -> u16 {
+        let mut port = 0;
+        wait_until(
+            "the collector to log its address",
+            Duration::from_secs(20),
+            || {
+                let log = self.log();
+                let Some(rest) = log.split("\"listen\":\"127.0.0.1:").nth(1) else {
+                    return false;
+                };
+                port = rest.split('"').next().unwrap().parse().unwrap();
+                true
+            },
+        );
+        port
     }
 
     /// Kills the child with SIGKILL and reaps it.

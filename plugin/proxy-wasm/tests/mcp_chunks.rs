@@ -223,20 +223,8 @@ fn a_json_rpc_request_in_pieces_gives_traefik_the_facts_of_one_piece() {
 }
 
 fn traefik_records(spool: &std::path::Path) -> Vec<Record> {
-    let mut segments: Vec<_> = std::fs::read_dir(spool)
-        .expect("spool")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
-        .collect();
-    segments.sort();
-    segments
+    testkit::spool_lines(spool)
         .iter()
-        .flat_map(|p| {
-            std::fs::read(p)
-                .expect("segment")
-                .split_inclusive(|b| *b == b'\n')
-                .map(|l| Record::from_ndjson_line(l).expect("record"))
-                .collect::<Vec<_>>()
-        })
+        .map(|line| Record::from_ndjson_line(line).expect("record"))
         .collect()
 }

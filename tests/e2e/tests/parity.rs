@@ -176,21 +176,9 @@ fn traefik_records(
         let exchange = traefik.handle(request, backend);
         assert_eq!(exchange.failure, None, "traefik: {:?}", exchange.logs);
     }
-    let mut segments: Vec<_> = std::fs::read_dir(spool)
-        .expect("spool dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
-        .collect();
-    segments.sort();
-    segments
+    testkit::spool_lines(spool)
         .iter()
-        .flat_map(|p| {
-            std::fs::read(p)
-                .expect("segment")
-                .split_inclusive(|b| *b == b'\n')
-                .map(|line| Record::from_ndjson_line(line).expect("traefik record"))
-                .collect::<Vec<_>>()
-        })
+        .map(|line| Record::from_ndjson_line(line).expect("traefik record"))
         .collect()
 }
 

@@ -108,19 +108,7 @@ fn start_collector(spool: &Path, state: &Path, run: usize) -> (ChildGuard, u16) 
         "100",
     ]);
     let child = ChildGuard::spawn(&mut command, state.join(format!("collector-{run}.log")));
-    let mut port = 0;
-    wait_until(
-        "the collector to log its address",
-        Duration::from_secs(20),
-        || {
-            let log = child.log();
-            let Some(rest) = log.split("\"listen\":\"127.0.0.1:").nth(1) else {
-                return false;
-            };
-            port = rest.split('"').next().unwrap().parse().unwrap();
-            true
-        },
-    );
+    let port = child.collector_port();
     let http = Http::new();
     wait_until("the collector's /ready", Duration::from_secs(20), || {
         http.get_text(&format!("http://127.0.0.1:{port}/ready"))
