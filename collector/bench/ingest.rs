@@ -4,7 +4,10 @@
 //! `POST /v1/records` over loopback HTTP, and the spool tailer end to end, on the same bytes.
 
 use std::io::Write as _;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 use gatetrace_collector::aggregate::mcp::NameCaps;
 use gatetrace_collector::aggregate::state::{Settings, State, Transport};
@@ -15,27 +18,24 @@ use gatetrace_core::record::Record;
 use gatetrace_core::spool::segment_name;
 use serde_json::{Value, json};
 
-use crate::proc::threads_cpu;
+use crate::proc::{RECEIVER_CORE, this_binary_on, threads_cpu};
 use crate::{records, router};
 
 /// Concurrent HTTP clients: two, so the server never waits for the next request.
 const HTTP_CLIENTS: usize = 2;
+/// What the HTTP client process prints once its bodies are built.
+const CLIENT_READY: &str = "ready";
 /// Records per spool segment.
 const SEGMENT_RECORDS: u64 = 100_000;
-/// How often the spool run checks whether every record is counted.
-const POLL: Duration = Duration::from_millis(10);
+/// How often the spool run checks whether every record is counted (a `/metrics` render in this
+/// process, so its CPU counts: not too often).
+const POLL: Duration = Duration::from_millis(25);
 /// Bytes per read of the spool tailer (the block size the no-I/O run decodes in, too).
 const BLOCK: usize = 1 << 20;
 
 /// `rounds` rounds of the four runs over `count` records; rates in records/s.
 pub async fn run(rounds: usize, count: u64) -> Value {
     let bytes = records::ndjson((0..count).map(records::ingest));
-    let bodies: Vec<bytes::Bytes> = (0..count.div_ceil(records::BATCH))
-        .map(|b| {
-            let end = ((b + 1) * records::BATCH).min(count);
-            records::ndjson((b * records::BATCH..end).map(records::ingest)).into()
-        })
-        .collect();
     let mut parse = Vec::new();
     let mut pipeline = Vec::new();
     let mut http = Vec::new();
@@ -46,7 +46,7 @@ pub async fn run(rounds: usize, count: u64) -> Value {
         parse.push(rate(count, parse_cpu));
         let (cpu, _) = cpu_and_wall(|| decode_and_aggregate(&bytes, count));
         pipeline.push(rate(count, cpu));
-        let (http_cpu, http_wall) = post(&bodies, count).await;
+        let (http_cpu, http_wall) = post(count).await;
         http.push(rate(count, http_cpu));
         let (spool_cpu, spool_wall) = tail(count).await;
         spool.push(rate(count, spool_cpu));
@@ -137,9 +137,9 @@ fn decode_and_aggregate(bytes: &[u8], count: u64) -> Duration {
 }
 
 /// `POST /v1/records` over loopback HTTP (no checkpoint: each answer waits for the aggregator,
-/// not for a disk sync), `HTTP_CLIENTS` bodies in flight; CPU (taken before shutdown ends any
-/// thread) and wall time.
-async fn post(bodies: &[bytes::Bytes], count: u64) -> (Duration, Duration) {
+/// not for a disk sync), posted by [`post_client`] in another process on the other core, so
+/// only the collector's CPU counts; CPU (taken before shutdown ends any thread) and wall time.
+async fn post(count: u64) -> (Duration, Duration) {
     let config = Config::load(["bench", "--access-log", "off"]).expect("config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -150,9 +150,54 @@ async fn post(bodies: &[bytes::Bytes], count: u64) -> (Duration, Duration) {
         .spawn(listener)
         .expect("serve");
     let url = format!("http://{}/v1/records", running.addr());
-    let client = reqwest::Client::new();
+    let mut client = tokio::process::Command::from(this_binary_on(
+        RECEIVER_CORE,
+        &["post-client".into(), url, count.to_string()],
+    ))
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .kill_on_drop(true)
+    .spawn()
+    .expect("starting the HTTP client");
+    let mut stdin = client.stdin.take().expect("piped stdin");
+    let mut lines = BufReader::new(client.stdout.take().expect("piped stdout")).lines();
+    let ready = lines.next_line().await.expect("the client's stdout");
+    assert_eq!(
+        ready.as_deref(),
+        Some(CLIENT_READY),
+        "the client built its bodies"
+    );
     let cpu_before = threads_cpu();
     let start = Instant::now();
+    stdin.write_all(b"go\n").await.expect("starting the client");
+    let accepted: u64 = lines
+        .next_line()
+        .await
+        .expect("the client's stdout")
+        .and_then(|l| l.parse().ok())
+        .expect("the client's accepted count");
+    let took = start.elapsed();
+    let cpu = threads_cpu().saturating_sub(cpu_before);
+    assert_eq!(accepted, count, "every record accepted");
+    assert!(client.wait().await.expect("client").success());
+    running.shutdown().await.expect("shutdown");
+    (cpu, took)
+}
+
+/// The HTTP client of [`post`], in its own process: builds the bodies of `count` records,
+/// prints [`CLIENT_READY`], waits for a line on stdin, then posts them `HTTP_CLIENTS` at a
+/// time and prints how many records the collector accepted.
+pub async fn post_client(url: String, count: u64) {
+    let bodies: Vec<bytes::Bytes> = (0..count.div_ceil(records::BATCH))
+        .map(|b| {
+            let end = ((b + 1) * records::BATCH).min(count);
+            records::ndjson((b * records::BATCH..end).map(records::ingest)).into()
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    println!("{CLIENT_READY}");
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).expect("stdin");
     let mut tasks = Vec::new();
     for first in 0..HTTP_CLIENTS {
         let (client, url) = (client.clone(), url.clone());
@@ -186,11 +231,7 @@ async fn post(bodies: &[bytes::Bytes], count: u64) -> (Duration, Duration) {
     for task in tasks {
         accepted += task.await.expect("client");
     }
-    let took = start.elapsed();
-    let cpu = threads_cpu().saturating_sub(cpu_before);
-    assert_eq!(accepted, count, "every record accepted");
-    running.shutdown().await.expect("shutdown");
-    (cpu, took)
+    println!("{accepted}");
 }
 
 /// The spool tailer end to end (tailer thread, decoder, aggregator, 300 ms checkpoints) over

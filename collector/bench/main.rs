@@ -5,7 +5,8 @@
 //! --short|--full` (what `cargo xtask bench` runs). The other first arguments run one
 //! measurement alone and print its JSON: `ingest ROUNDS RECORDS`, `series N RECORDS`,
 //! `visible SAMPLES`, `otlp ROUNDS SPANS OFFERS`, `sampling ROUNDS RECORDS`; `receive grpc|http`
-//! serves OTLP; `export old|new grpc|http URL SPANS [gzip]` runs one exporter alone.
+//! serves OTLP; `export old|new grpc|http URL SPANS [gzip]` runs one exporter alone;
+//! `post-client URL RECORDS` is the ingest run's HTTP client.
 
 mod ingest;
 mod otlp;
@@ -24,7 +25,7 @@ use std::future::Future;
 /// The usage line of a wrong invocation.
 const USAGE: &str = "collector_bench --json PATH --short|--full \
      | ingest ROUNDS RECORDS | series N RECORDS | visible SAMPLES | otlp ROUNDS SPANS OFFERS \
-     | sampling ROUNDS RECORDS | receive grpc|http | export old|new grpc|http URL SPANS [gzip]";
+     | sampling ROUNDS RECORDS | receive grpc|http | export old|new grpc|http URL SPANS [gzip] | post-client URL RECORDS";
 
 /// Runs `work` on a runtime with one worker thread: the measured work on one core.
 fn on_one_worker<T>(work: impl Future<Output = T>) -> T {
@@ -83,6 +84,12 @@ fn main() {
             args.get(1).map(String::as_str),
         ))),
         Some("export") => on_one_worker(otlp::export_alone(&args[1..])),
+        Some("post-client") => on_one_worker(ingest::post_client(
+            args.get(1)
+                .unwrap_or_else(|| panic!("usage: {USAGE}"))
+                .clone(),
+            number(&args, 2),
+        )),
         _ => panic!("usage: {USAGE}"),
     }
 }

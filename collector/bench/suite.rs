@@ -93,10 +93,13 @@ pub fn run(plan: Plan, mode: &str) -> Suite {
             format!(
                 "ingest: {} rounds of {} records (≈ 520 bytes of NDJSON each, a realistic mix); HTTP \
                  without --checkpoint (an answer waits for the aggregator, not a disk sync), 2 \
-                 clients in the same process posting {}-record bodies; spool with a checkpoint every \
-                 300 ms, timed from start until /metrics counts every record; rates per CPU-second of the \
+                 concurrent clients in another process on core 1 posting {}-record bodies (their CPU \
+                 is not counted: the figure is the collector's, hyper included); spool with a \
+                 checkpoint every 300 ms, timed from start until /metrics (polled every 25 ms, in \
+                 the measured process) counts every record; rates per CPU-second of the \
                  whole process (threads' schedstat), so a starved round does not skew a ratio; the \
-                 HTTP figure includes the client and hyper",
+                 collector and this suite allocate with jemalloc (the collector's global allocator), \
+                 the serde_json reference too",
                 plan.rounds,
                 plan.ingest_records,
                 crate::records::BATCH
@@ -156,8 +159,11 @@ fn ingest(suite: &mut Suite, plan: Plan) {
          decode + aggregate {:.2} (the same serde parse in the core's decoder, label bounds, then \
          the aggregate: series lookups, sessions, exemplars); spool end to end {:.2} (adds reading \
          the files, framing, the 300 ms checkpoints and the collector's start); HTTP {:.2} (adds \
-         hyper and the client). perf (cpu-clock) of the ingest run: serde_json's string and struct \
-         parsing is the largest share, then malloc/free of the records' strings. The 0.76-0.84 of \
+         hyper). perf (cpu-clock) of the ingest run: serde_json's string and struct \
+         parsing is the largest share, then allocating and freeing the records' strings (with \
+         glibc's malloc ≈ 12 %, HTTP 0.64 and spool 0.67 of the reference in one run; with \
+         jemalloc 0.76-0.87 and 0.76-0.84 in the next; the spool framing's byte-by-byte newline \
+         search is memchr since). The 0.76-0.84 of \
          issue 15 were best-of-3 wall-clock runs (0.63-0.84 on other runs that day, the retired \
          collector/bench/RESULTS.md); the ratios here are per CPU-second, every round counted",
         us("serde_json"),
@@ -241,6 +247,14 @@ fn series(suite: &mut Suite, plan: Plan) {
             goal,
             true,
         );
+        suite.figure(
+            MEMORY,
+            format!("first /metrics render at {n} live series (fresh memory), CPU time"),
+            "ms",
+            field(runs, "first_render_cpu_ms"),
+            None,
+            true,
+        );
         let samples = field(runs, "render_ms");
         suite.figure(
             MEMORY,
@@ -256,11 +270,13 @@ fn series(suite: &mut Suite, plan: Plan) {
     suite.notes.push(format!(
         "/metrics at {} live series is {:.1} MB ({:.0} bytes per series: the histogram's 12 \
          bucket lines, _sum, _count, _created and the counter, each repeating the labels); render \
-         CPU grows with it (curve). What limits it is formatting that text: the le values and \
-         label prefix are formatted once per family and series since this suite \
-         measured 28-31 ms of CPU at 10 k series before (19.5-23.7 ms after, 3 runs each, \
-         interleaved, load ≈ 14; CPU time still rises with the machine's load). The overview page renders \
-         and parses the same text every 5 s: a standing cost proportional to the series",
+         CPU grows with it (curve). The render figures are the scrapes after the first: the \
+         collector keeps the buffer of the last exposition (up to 32 MiB, ≈ 16 k series) for the \
+         next, because writing that much text into fresh memory costs as much in page faults as \
+         the formatting (the first render, into fresh memory, is listed apart; perf of it: page \
+         faults and clearing pages about half the time). The le values and label prefix are \
+         formatted once per family and series. The overview page renders and parses the same \
+         text every 5 s: a standing cost proportional to the series",
         SERIES[1],
         bytes / 1e6,
         bytes / SERIES[1] as f64

@@ -53,12 +53,13 @@ pub fn app(state: AppState) -> Router {
 async fn metrics(State(app): State<AppState>) -> Response {
     let depth = app.http.queue_depth();
     let view = Arc::clone(&app.metrics);
-    let text = tokio::task::spawn_blocking(move || view.render(depth))
-        .await
-        .unwrap_or_default();
+    let Ok(exposition) = tokio::task::spawn_blocking(move || view.render(depth)).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     Response::builder()
         .header(header::CONTENT_TYPE, CONTENT_TYPE)
-        .body(Body::from(text))
+        // The buffer goes back for the next scrape once the body is sent.
+        .body(Body::from(bytes::Bytes::from_owner(exposition)))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 

@@ -2,6 +2,7 @@
 //! the collector's own telemetry, in OpenMetrics text. prometheus-client encodes every family
 //! but the request counter and the two histograms, which `exemplars.rs` writes.
 
+mod buffer;
 mod exemplars;
 pub mod names;
 
@@ -15,9 +16,12 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+pub use self::buffer::Exposition;
+use self::buffer::RenderBuffers;
 use self::names::{METRIC_LABEL, REASON_LABEL, SERVICE_LABEL, TOTAL_SUFFIX, family_name};
 use crate::aggregate::AggregateStore;
-use crate::aggregate::state::{State, TOKEN_RESULTS};
+use crate::aggregate::mcp::MCP_BOUNDS;
+use crate::aggregate::state::{Family, Hist, State, TOKEN_RESULTS};
 use crate::batch::Reject;
 use crate::clock::now_unix_ns;
 use crate::sinks::span_sink::SpanSink;
@@ -34,6 +38,8 @@ pub(crate) struct MetricsView {
     pub sink: Option<Arc<dyn SpanSink>>,
     /// Prefix of the request metrics.
     pub namespace: String,
+    /// The buffer renders write into, kept between scrapes.
+    pub buffers: Arc<RenderBuffers>,
 }
 
 impl std::fmt::Debug for MetricsView {
@@ -47,41 +53,55 @@ impl std::fmt::Debug for MetricsView {
 
 impl MetricsView {
     /// Renders the whole exposition, `# EOF` included; `queue_depth` is the HTTP ingest queue's.
-    pub fn render(&self, queue_depth: usize) -> String {
-        let mut out = String::with_capacity(16 * 1024);
-        {
+    pub fn render(&self, queue_depth: usize) -> Exposition {
+        let mut exposition = {
             let state = self.store.lock();
+            let mut exposition = self.buffers.take(request_families_bytes(&state));
+            let out = exposition.text_mut();
             let name = self.request_metric(names::REQUEST_DURATION_SECONDS);
-            exemplars::write_latency(&mut out, &name, &state.latency, &state.latency_bounds);
+            exemplars::write_latency(out, &name, &state.latency, &state.latency_bounds);
             exemplars::write_streams(
-                &mut out,
+                out,
                 &self.request_metric(names::STREAM_DURATION_SECONDS),
                 &state.streams,
                 &state.stream_bounds,
             );
             exemplars::write_requests(
-                &mut out,
+                out,
                 &self.request_metric(names::REQUESTS_TOTAL),
                 "Gateway requests by service, method, route template and status.",
                 &state.requests,
             );
-            exemplars::write_mcp_operations(&mut out, &state.mcp.family);
-        }
+            exemplars::write_mcp_operations(out, &state.mcp.family);
+            exposition
+        };
+        let out = exposition.text_mut();
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Families {
             view: self.clone(),
             queue_depth,
         }));
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &registry);
-        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
-        out
+        let _ = prometheus_client::encoding::text::encode_registry(out, &registry);
+        let _ = prometheus_client::encoding::text::encode_eof(out);
+        exposition.finish()
     }
 
     /// `<namespace>_<name>`.
     fn request_metric(&self, name: &str) -> String {
         format!("{}_{name}", self.namespace)
     }
+}
+
+/// About how many bytes the hand-written families take (a line ≈ 128 bytes): room reserved
+/// before the first render, when no previous length is known.
+fn request_families_bytes(state: &State) -> usize {
+    let histogram = |family: &Family<Hist>, bounds: usize| family.series.len() * (bounds + 5);
+    let lines = histogram(&state.latency, state.latency_bounds.len())
+        + histogram(&state.streams, state.stream_bounds.len())
+        + histogram(&state.mcp.family, MCP_BOUNDS.len())
+        + state.requests.series.len() * 2;
+    lines * 128
 }
 
 /// Every family but the latency histogram, read at scrape time.
@@ -454,8 +474,9 @@ mod tests {
             telemetry: Arc::default(),
             sink: None,
             namespace: names::DEFAULT_NAMESPACE.into(),
+            buffers: Arc::default(),
         };
-        let text = view.render(0);
+        let text = view.render(0).to_string();
         let lines: Vec<&str> = text.lines().collect();
         assert!(
             lines.contains(&format!("{} 2", names::UNTRACKED_SESSION_RECORDS_TOTAL).as_str()),

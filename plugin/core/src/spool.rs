@@ -261,16 +261,14 @@ pub enum Frame {
 pub fn next_frame(buf: &[u8]) -> Frame {
     let max = crate::record::MAX_LINE_BYTES;
     let window = &buf[..buf.len().min(max)];
-    if let Some(i) = window.iter().position(|&b| b == b'\n') {
+    // memchr: a byte-by-byte search was a tenth of the spool tailer's CPU.
+    if let Some(i) = memchr::memchr(b'\n', window) {
         return Frame::Line { len: i + 1 };
     }
     if buf.len() < max {
         return Frame::Incomplete;
     }
-    let len = buf[max..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(buf.len(), |i| max + i + 1);
+    let len = memchr::memchr(b'\n', &buf[max..]).map_or(buf.len(), |i| max + i + 1);
     Frame::Oversize { len }
 }
 
