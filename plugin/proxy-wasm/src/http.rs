@@ -2,35 +2,42 @@
 //! context upstream, classification), copies MCP bodies chunk by chunk without ever pausing
 //! them, and in `on_log` finishes the record and only enqueues it.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
+use gatetrace_abi::proxy_wasm::deserialize_pairs;
 use gatetrace_core::exchange::{Exchange, HeaderEdits, HeaderLookup, RequestHead};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
-use crate::props;
 use crate::shared::{PluginShared, now_unix_ns};
+use crate::{props, sys};
 
-/// Header pairs as the host returned them, looked up by name.
-struct Pairs<'a>(&'a [(String, Vec<u8>)]);
+/// Header pairs as the host returned them (borrowed from its bytes), looked up by name.
+struct Pairs<'a>(Vec<(&'a [u8], &'a [u8])>);
 
 impl HeaderLookup for Pairs<'_> {
     fn each_value(&mut self, name: &str, visit: &mut dyn FnMut(&[u8])) {
-        for (key, value) in self.0 {
-            if key.eq_ignore_ascii_case(name) {
+        for (key, value) in &self.0 {
+            if key.eq_ignore_ascii_case(name.as_bytes()) {
                 visit(value);
             }
         }
     }
 }
 
-impl Pairs<'_> {
-    fn first(&self, name: &str) -> Option<&[u8]> {
+impl<'a> Pairs<'a> {
+    /// The pairs in `bytes` (the host's serialized map); none when it is malformed.
+    fn parse(bytes: &'a [u8]) -> Self {
+        Self(deserialize_pairs(bytes).unwrap_or_default())
+    }
+
+    fn first(&self, name: &str) -> Option<&'a [u8]> {
         self.0
             .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
+            .find(|(key, _)| key.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| *value)
     }
 }
 
@@ -62,14 +69,17 @@ impl Http {
 
 /// One request header: from the header map, else the host's value for it (Kong answers
 /// `:method` and `:path` only when asked by name), else a `request.*` property.
-fn request_value(pairs: &Pairs<'_>, name: &str, property: &[&str]) -> Option<Vec<u8>> {
+fn request_value<'a>(pairs: &Pairs<'a>, name: &str, property: &[&str]) -> Option<Cow<'a, [u8]>> {
     if let Some(value) = pairs.first(name) {
-        return Some(value.to_vec());
+        return Some(Cow::Borrowed(value));
     }
     if let Ok(Some(value)) = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name) {
-        return Some(value);
+        return Some(Cow::Owned(value));
     }
-    hostcalls::get_property(property.to_vec()).ok().flatten()
+    hostcalls::get_property(property.to_vec())
+        .ok()
+        .flatten()
+        .map(Cow::Owned)
 }
 
 /// The core's header edits as header-map calls; a host that refuses one is ignored.
@@ -110,8 +120,8 @@ impl HttpContext for Http {
         let now = now_unix_ns();
         // Probe the host kind while request properties exist (first request only).
         shared.host();
-        let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
-        let pairs = Pairs(&headers);
+        let headers = sys::header_map_bytes(MapType::HttpRequestHeaders);
+        let mut pairs = Pairs::parse(&headers);
         let method = request_value(&pairs, ":method", &["request", "method"]);
         let path = request_value(&pairs, ":path", &["request", "path"]);
         // Free here (the map is already in guest memory), but recorded only with `recordHost`,
@@ -138,7 +148,7 @@ impl HttpContext for Http {
             &shared.config,
             &mut shared.instance.borrow_mut(),
             &head,
-            &mut Pairs(&headers),
+            &mut pairs,
             now,
             &self.context_id.to_le_bytes(),
         );
@@ -175,8 +185,8 @@ impl HttpContext for Http {
         let (Some(shared), Some(exchange)) = (&self.shared, &mut self.exchange) else {
             return Action::Continue;
         };
-        let headers = hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default();
-        let mut pairs = Pairs(&headers);
+        let headers = sys::header_map_bytes(MapType::HttpResponseHeaders);
+        let mut pairs = Pairs::parse(&headers);
         self.status = pairs.first(":status").and_then(props::status_header);
         exchange.response_headers(&shared.config, self.status, &mut pairs);
         exchange
