@@ -11,8 +11,9 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
+use crate::props;
 use crate::shared::{PluginShared, now_unix_ns};
-use crate::{props, sys};
+use crate::sys::header_map;
 
 /// Header pairs as the host returned them (borrowed from its bytes), looked up by name.
 struct Pairs<'a>(Vec<(&'a [u8], &'a [u8])>);
@@ -120,7 +121,7 @@ impl HttpContext for Http {
         let now = now_unix_ns();
         // Probe the host kind while request properties exist (first request only).
         shared.host();
-        let headers = sys::header_map_bytes(MapType::HttpRequestHeaders);
+        let headers = header_map::bytes(MapType::HttpRequestHeaders);
         let mut pairs = Pairs::parse(&headers);
         let method = request_value(&pairs, ":method", &["request", "method"]);
         let path = request_value(&pairs, ":path", &["request", "path"]);
@@ -185,7 +186,7 @@ impl HttpContext for Http {
         let (Some(shared), Some(exchange)) = (&self.shared, &mut self.exchange) else {
             return Action::Continue;
         };
-        let headers = sys::header_map_bytes(MapType::HttpResponseHeaders);
+        let headers = header_map::bytes(MapType::HttpResponseHeaders);
         let mut pairs = Pairs::parse(&headers);
         self.status = pairs.first(":status").and_then(props::status_header);
         exchange.response_headers(&shared.config, self.status, &mut pairs);
