@@ -61,10 +61,11 @@ use crate::sources::http::HttpSource;
 use crate::sources::spool::SpoolTailer;
 use crate::telemetry::Telemetry;
 
-/// mimalloc, in every program the collector runs in (its binary, the benchmark suite, tests):
+/// jemalloc, in every program the collector runs in (its binary, the benchmark suite, tests):
 /// a record decodes into about ten short strings, and glibc's malloc and free were ≈ 12 % of
-/// ingest CPU (perf); with mimalloc ingest through HTTP rose from ≈ 0.64 to ≈ 0.77 of a bare
-/// `serde_json` parse (`collector_bench ingest`, same bytes, same run).
+/// ingest CPU (perf). With jemalloc, ingest rose from 0.64 (HTTP) and 0.67 (spool) of a bare
+/// `serde_json` parse to ≈ 0.8 (`collector_bench ingest`); mimalloc did as well there but kept
+/// 94 MiB resident at 10 k series (jemalloc: 35 MiB). `collector/README.md` has the figures.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
