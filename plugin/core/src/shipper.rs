@@ -4,6 +4,8 @@
 
 use std::collections::VecDeque;
 
+use crate::config::CollectorConfig;
+
 /// Limits of one shipper, from the plugin's `collector` configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -21,7 +23,26 @@ pub struct Limits {
     pub call_deadline_ns: u64,
 }
 
+/// Most batches in flight per emitter. The collector remembers 128 sequences per source, so
+/// retries arriving out of order within this window are still recognised.
+pub const MAX_IN_FLIGHT: usize = 8;
+
 impl Limits {
+    /// The limits a config's `collector` section sets (the proxy-wasm plugin's and the npm
+    /// package's), with [`MAX_IN_FLIGHT`] calls in flight.
+    #[must_use]
+    pub fn of_collector(c: &CollectorConfig) -> Self {
+        Self {
+            batch_max: c.batch_size,
+            batch_max_bytes: c.max_batch_bytes,
+            queue_capacity: c.queue_capacity,
+            max_retries: c.max_retries,
+            max_in_flight: MAX_IN_FLIGHT,
+            // The host enforces the timeout; this only frees a slot a host never answered.
+            call_deadline_ns: (c.timeout_ms + c.tick_ms + 1000) * 1_000_000,
+        }
+    }
+
     /// At least one record a batch, one queued record and one call in flight.
     fn normalized(self) -> Self {
         Self {

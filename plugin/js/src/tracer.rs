@@ -11,9 +11,6 @@ use wasm_bindgen::prelude::*;
 
 use crate::headers::{EditList, LinePairs};
 
-/// Most batches in flight: the collector remembers 128 sequences per source, so retries
-/// arriving out of order within this window are still recognised (as on proxy-wasm).
-const MAX_IN_FLIGHT: usize = 8;
 /// Bytes of salt the host passes to [`Tracer::new`] (four words).
 const SALT_BYTES: usize = 32;
 /// Salt word of the id generator that names this tracer's batches (`x-gatetrace-source`).
@@ -107,7 +104,10 @@ impl Tracer {
         let source = Instance::new(&source_words)
             .next_ids(now, &[])
             .request_id_hex();
-        let shipper = Shipper::new(limits(&config), gatetrace_core::record::add_dropped);
+        let shipper = Shipper::new(
+            Limits::of_collector(&config.collector),
+            gatetrace_core::record::add_dropped,
+        );
         Ok(Self {
             ids: Instance::new(&words),
             host_kind,
@@ -361,19 +361,6 @@ impl Batch {
     #[wasm_bindgen(getter)]
     pub fn body(&self) -> Vec<u8> {
         self.body.clone()
-    }
-}
-
-/// The shipper limits of `config`'s `collector` section (those of the proxy-wasm plugin).
-fn limits(config: &Config) -> Limits {
-    let c = &config.collector;
-    Limits {
-        batch_max: c.batch_size,
-        batch_max_bytes: c.max_batch_bytes,
-        queue_capacity: c.queue_capacity,
-        max_retries: c.max_retries,
-        max_in_flight: MAX_IN_FLIGHT,
-        call_deadline_ns: (c.timeout_ms + c.tick_ms + 1000) * 1_000_000,
     }
 }
 

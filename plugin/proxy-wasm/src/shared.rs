@@ -16,10 +16,6 @@ use proxy_wasm::types::LogLevel;
 use crate::props;
 use crate::shipper::{Limits, Shipper};
 
-/// Most batches in flight per plugin. The collector remembers 128 sequences per source, so
-/// retries arriving out of order within this window are still recognised.
-pub const MAX_IN_FLIGHT: usize = 8;
-
 /// Logs through the host; a host that refuses a log line is ignored.
 pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
@@ -58,7 +54,7 @@ impl PluginShared {
         let source = Instance::new(&[salt[0], salt[1], salt[2], salt[3], 0x736f_7572_6365])
             .next_ids(now, &random)
             .request_id_hex();
-        let shipper = Shipper::new(limits(&config), add_dropped);
+        let shipper = Shipper::new(Limits::of_collector(&config.collector), add_dropped);
         Self::with(
             config,
             salt,
@@ -74,7 +70,10 @@ impl PluginShared {
     /// capacity are dropped and counted ([`Shipper::set_limits`]).
     pub fn reconfigured(previous: &Self, config: Config, context_id: u32, now: u64) -> Self {
         let (_, salt) = salt(context_id, now);
-        previous.shipper.borrow_mut().set_limits(limits(&config));
+        previous
+            .shipper
+            .borrow_mut()
+            .set_limits(Limits::of_collector(&config.collector));
         Self::with(
             config,
             salt,
@@ -131,18 +130,4 @@ fn salt(context_id: u32, now: u64) -> ([u8; 16], [u64; 4]) {
         u64::from(context_id),
     ];
     (random, salt)
-}
-
-/// The shipper limits of `config`'s `collector` section.
-fn limits(config: &Config) -> Limits {
-    let c = &config.collector;
-    Limits {
-        batch_max: c.batch_size,
-        batch_max_bytes: c.max_batch_bytes,
-        queue_capacity: c.queue_capacity,
-        max_retries: c.max_retries,
-        max_in_flight: MAX_IN_FLIGHT,
-        // The host enforces the timeout; this only frees a slot a host never answered.
-        call_deadline_ns: (c.timeout_ms + c.tick_ms + 1000) * 1_000_000,
-    }
 }

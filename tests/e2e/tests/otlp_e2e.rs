@@ -161,28 +161,13 @@ fn export_run(phoenix: &Phoenix, dir: &Path, run: u64, env: &[(&str, String)]) {
         collector.try_wait().is_some()
     });
 
-    let query: Vec<String> = sent
-        .iter()
-        .map(|r| format!("trace_id={}", r.trace_id))
-        .collect();
-    let url = format!(
-        "http://127.0.0.1:{}/v1/projects/default/spans/otlpv1?limit=1000&{}",
+    let trace_ids: Vec<String> = sent.iter().map(|r| r.trace_id.clone()).collect();
+    let spans = common::wait_for_phoenix_spans(
+        &http,
         phoenix.http_port,
-        query.join("&")
-    );
-    let mut spans = Vec::new();
-    // Phoenix inserts received spans asynchronously: poll until the four sampled ones are in.
-    testkit::wait_until(
+        &trace_ids,
         "Phoenix to store four spans",
-        Duration::from_secs(60),
-        || {
-            spans = http
-                .get(&url)
-                .filter(|(ok, _)| *ok)
-                .and_then(|(_, v)| v["data"].as_array().cloned())
-                .unwrap_or_default();
-            spans.len() >= 4
-        },
+        |n| n >= 4,
     );
     let by_span: HashMap<&str, &Value> = spans
         .iter()
@@ -368,18 +353,11 @@ fn scrape(port: u16) -> String {
 
 /// How many of `batch`'s spans Phoenix stored.
 fn stored(http: &Http, phoenix_port: u16, batch: u64) -> usize {
-    let query: Vec<String> = outage_batch(batch)
+    let trace_ids: Vec<String> = outage_batch(batch)
         .iter()
-        .map(|r| format!("trace_id={}", r.trace_id))
+        .map(|r| r.trace_id.clone())
         .collect();
-    let url = format!(
-        "http://127.0.0.1:{phoenix_port}/v1/projects/default/spans/otlpv1?limit=1000&{}",
-        query.join("&")
-    );
-    http.get(&url)
-        .filter(|(ok, _)| *ok)
-        .and_then(|(_, v)| v["data"].as_array().map(Vec::len))
-        .unwrap_or(0)
+    common::phoenix_spans(http, phoenix_port, &trace_ids).len()
 }
 
 #[test]

@@ -342,21 +342,12 @@ fn no_secret_reaches_any_record_log_span_or_label_through_traefik_or_envoy() {
         .collect();
 
     // Spans: wait until Phoenix holds one per request.
-    let spans_url =
-        format!("http://127.0.0.1:{phoenix_http}/v1/projects/default/spans/otlpv1?limit=1000");
-    let http = testkit::http::Http::new();
-    let mut spans = Vec::new();
-    testkit::wait_until(
+    let spans = common::wait_for_phoenix_spans(
+        &testkit::http::Http::new(),
+        phoenix_http,
+        &[],
         "Phoenix to store every span",
-        Duration::from_secs(60),
-        || {
-            spans = http
-                .get(&spans_url)
-                .filter(|(ok, _)| *ok)
-                .and_then(|(_, v)| v["data"].as_array().cloned())
-                .unwrap_or_default();
-            spans.len() > 2 * REQUESTS
-        },
+        |n| n > 2 * REQUESTS,
     );
     let metrics = get_text(&agent, &metrics_url);
     // SIGTERM flushes the access log and the log.

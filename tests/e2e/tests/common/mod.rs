@@ -26,6 +26,41 @@ pub fn parse_records(lines: &[String]) -> Vec<Record> {
         .collect()
 }
 
+/// The spans Phoenix (project `default`, at most 1000) stores, only those of `trace_ids` when
+/// any are given; none while Phoenix does not answer.
+pub fn phoenix_spans(
+    http: &testkit::http::Http,
+    port: u16,
+    trace_ids: &[String],
+) -> Vec<serde_json::Value> {
+    let query: String = trace_ids
+        .iter()
+        .map(|id| format!("&trace_id={id}"))
+        .collect();
+    let url = format!("http://127.0.0.1:{port}/v1/projects/default/spans/otlpv1?limit=1000{query}");
+    http.get(&url)
+        .filter(|(ok, _)| *ok)
+        .and_then(|(_, v)| v["data"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// [`phoenix_spans`], polled for up to 60 s (Phoenix inserts what it receives asynchronously)
+/// until `enough` holds for their count; panics naming `what` otherwise.
+pub fn wait_for_phoenix_spans(
+    http: &testkit::http::Http,
+    port: u16,
+    trace_ids: &[String],
+    what: &str,
+    enough: impl Fn(usize) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut spans = Vec::new();
+    testkit::wait_until(what, std::time::Duration::from_secs(60), || {
+        spans = phoenix_spans(http, port, trace_ids);
+        enough(spans.len())
+    });
+    spans
+}
+
 /// Tests in this binary each run their own Traefik; one at a time keeps timing honest on a
 /// two-core machine (under nextest the `serial` group in `.config/nextest.toml` does this
 /// across processes; this lock covers a plain `cargo test`).

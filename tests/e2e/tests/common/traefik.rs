@@ -140,26 +140,15 @@ experimental:
         );
     }
 
-    /// All spool lines so far, across segments (in segment order).
+    /// All spool lines so far, across segments (in segment order), without their newlines.
     pub fn spool_lines(&self) -> Vec<String> {
-        let mut segments: Vec<_> = std::fs::read_dir(&self.spool)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| gatetrace_core::spool::parse_segment_name(n).is_some())
-            })
-            .collect();
-        segments.sort();
-        segments
-            .iter()
-            .flat_map(|p| {
-                std::fs::read_to_string(p)
-                    .unwrap()
-                    .lines()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
+        testkit::spool_lines(&self.spool)
+            .into_iter()
+            .map(|line| {
+                let text = String::from_utf8(line).expect("a UTF-8 spool line");
+                text.trim_end_matches('\n')
+                    .trim_end_matches('\r')
+                    .to_owned()
             })
             .collect()
     }

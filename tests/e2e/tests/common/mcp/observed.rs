@@ -9,27 +9,15 @@ use serde_json::Value;
 
 /// Every record in the spool so far (segment order), each a JSON object.
 pub fn records(spool: &Path) -> Vec<Value> {
-    let mut segments: Vec<_> = std::fs::read_dir(spool)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| gatetrace_core::spool::parse_segment_name(n).is_some())
-        })
-        .collect();
-    segments.sort();
-    segments
+    testkit::spool_lines(spool)
         .iter()
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(|line| {
-                    serde_json::from_str(line)
-                        .unwrap_or_else(|e| panic!("malformed spool line ({e}): {line}"))
-                })
-                .collect::<Vec<Value>>()
+        .map(|line| {
+            serde_json::from_slice(line).unwrap_or_else(|e| {
+                panic!(
+                    "malformed spool line ({e}): {}",
+                    String::from_utf8_lossy(line)
+                )
+            })
         })
         .collect()
 }
