@@ -12,61 +12,10 @@ use std::time::Duration;
 use gatetrace_core::record::Record;
 use serde_json::Value;
 use testkit::ChildGuard;
-
-mod common;
 use testkit::http::Http;
 
-/// A running Phoenix on free loopback ports with its data in a temporary directory.
-struct Phoenix {
-    child: ChildGuard,
-    http_port: u16,
-    grpc_port: u16,
-}
-
-fn start_phoenix(dir: &Path) -> Phoenix {
-    start_phoenix_on(dir, testkit::free_port(), testkit::free_port())
-}
-
-/// Starts Phoenix on the given ports (its data stays in `dir`, so a restart keeps its spans).
-fn start_phoenix_on(dir: &Path, http_port: u16, grpc_port: u16) -> Phoenix {
-    let phoenix = testkit::tool("GATETRACE_PHOENIX");
-    let child = ChildGuard::spawn(
-        Command::new(phoenix)
-            .arg("serve")
-            .current_dir(dir)
-            .env("PHOENIX_WORKING_DIR", dir.join("phoenix"))
-            .env("PHOENIX_HOST", "127.0.0.1")
-            .env("PHOENIX_PORT", http_port.to_string())
-            .env("PHOENIX_GRPC_PORT", grpc_port.to_string())
-            .env("PHOENIX_TELEMETRY_ENABLED", "false")
-            .env_remove("PHOENIX_SQL_DATABASE_URL")
-            .env_remove("PHOENIX_COLLECTOR_ENDPOINT"),
-        dir.join(format!(
-            "phoenix-{grpc_port}-{}.log",
-            testkit::now_unix_ns()
-        )),
-    );
-    let mut phoenix = Phoenix {
-        child,
-        http_port,
-        grpc_port,
-    };
-    let http = Http::new();
-    let health = format!("http://127.0.0.1:{http_port}/healthz");
-    // Phoenix is a big Python application: its start takes tens of seconds on two cores.
-    testkit::wait_until(
-        "Phoenix to answer /healthz",
-        Duration::from_secs(300),
-        || {
-            if let Some(status) = phoenix.child.try_wait() {
-                panic!("Phoenix exited with {status}:\n{}", phoenix.child.log());
-            }
-            http.get(&health).is_some_and(|(ok, _)| ok)
-        },
-    );
-    testkit::wait_for_port("Phoenix gRPC", grpc_port, Duration::from_secs(60));
-    phoenix
-}
+mod common;
+use common::phoenix::Phoenix;
 
 /// Six records for one run: four sampled (a root, a continued child, a 5xx, a stream without
 /// status) and two unsampled. Ids are unique per run.
@@ -162,7 +111,7 @@ fn export_run(phoenix: &Phoenix, dir: &Path, run: u64, env: &[(&str, String)]) {
     });
 
     let trace_ids: Vec<String> = sent.iter().map(|r| r.trace_id.clone()).collect();
-    let spans = common::wait_for_phoenix_spans(
+    let spans = common::phoenix::wait_for_spans(
         &http,
         phoenix.http_port,
         &trace_ids,
@@ -231,7 +180,7 @@ fn export_run(phoenix: &Phoenix, dir: &Path, run: u64, env: &[(&str, String)]) {
 #[ignore = "e2e: needs phoenix"]
 fn spans_reach_phoenix_over_grpc_and_http_protobuf() {
     let dir = tempfile::tempdir().unwrap();
-    let phoenix = start_phoenix(dir.path());
+    let phoenix = common::phoenix::start(dir.path());
     // gRPC through the generic endpoint variable (the default protocol).
     export_run(
         &phoenix,
@@ -357,7 +306,7 @@ fn stored(http: &Http, phoenix_port: u16, batch: u64) -> usize {
         .iter()
         .map(|r| r.trace_id.clone())
         .collect();
-    common::phoenix_spans(http, phoenix_port, &trace_ids).len()
+    common::phoenix::spans(http, phoenix_port, &trace_ids).len()
 }
 
 #[test]
@@ -367,7 +316,7 @@ fn a_sixty_second_receiver_outage_keeps_memory_bounded_counts_every_span_and_exp
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     let dir = tempfile::tempdir().unwrap();
-    let mut phoenix = start_phoenix(dir.path());
+    let mut phoenix = common::phoenix::start(dir.path());
     let (phoenix_http, phoenix_grpc) = (phoenix.http_port, phoenix.grpc_port);
     let port = testkit::free_port();
     let mut command = Command::new(common::collector_binary());
@@ -457,7 +406,7 @@ fn a_sixty_second_receiver_outage_keeps_memory_bounded_counts_every_span_and_exp
 
     // It comes back on the same ports (Phoenix's restart takes a while; the load goes on).
     let restarted = std::time::Instant::now();
-    phoenix = start_phoenix_on(dir.path(), phoenix_http, phoenix_grpc);
+    phoenix = common::phoenix::start_on(dir.path(), phoenix_http, phoenix_grpc);
     let down_for = OUTAGE + restarted.elapsed();
     let back_from = batches.load(Ordering::SeqCst) + 2;
     testkit::wait_until(

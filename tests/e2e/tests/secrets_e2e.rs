@@ -12,7 +12,6 @@ mod common;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -188,34 +187,6 @@ fn through_traefik(agent: &ureq::Agent, port: u16, request: &HttpRequest) {
     assert_eq!(status, 200, "{} {}", request.method, request.uri);
 }
 
-fn start_phoenix(dir: &Path) -> (ChildGuard, u16, u16) {
-    let (http_port, grpc_port) = (testkit::free_port(), testkit::free_port());
-    let child = ChildGuard::spawn(
-        Command::new(testkit::tool("GATETRACE_PHOENIX"))
-            .arg("serve")
-            .current_dir(dir)
-            .env("PHOENIX_WORKING_DIR", dir.join("phoenix"))
-            .env("PHOENIX_HOST", "127.0.0.1")
-            .env("PHOENIX_PORT", http_port.to_string())
-            .env("PHOENIX_GRPC_PORT", grpc_port.to_string())
-            .env("PHOENIX_TELEMETRY_ENABLED", "false")
-            .env_remove("PHOENIX_SQL_DATABASE_URL")
-            .env_remove("PHOENIX_COLLECTOR_ENDPOINT"),
-        dir.join("phoenix.log"),
-    );
-    let http = testkit::http::Http::new();
-    testkit::wait_until(
-        "Phoenix to answer /healthz",
-        Duration::from_secs(300),
-        || {
-            http.get(&format!("http://127.0.0.1:{http_port}/healthz"))
-                .is_some_and(|(ok, _)| ok)
-        },
-    );
-    testkit::wait_for_port("Phoenix gRPC", grpc_port, Duration::from_secs(60));
-    (child, http_port, grpc_port)
-}
-
 fn get_text(agent: &ureq::Agent, url: &str) -> String {
     agent
         .get(url)
@@ -269,7 +240,8 @@ fn no_secret_reaches_any_record_log_span_or_label_through_traefik_or_envoy() {
     let requests = secrets.requests();
     assert_eq!(requests.len(), REQUESTS);
     let dir = tempfile::tempdir().unwrap();
-    let (_phoenix, phoenix_http, phoenix_grpc) = start_phoenix(dir.path());
+    let phoenix = common::phoenix::start(dir.path());
+    let (phoenix_http, phoenix_grpc) = (phoenix.http_port, phoenix.grpc_port);
 
     // Traefik with the plugin, spooling; the collector binary reads that spool.
     let backend = Backend::start();
@@ -342,7 +314,7 @@ fn no_secret_reaches_any_record_log_span_or_label_through_traefik_or_envoy() {
         .collect();
 
     // Spans: wait until Phoenix holds one per request.
-    let spans = common::wait_for_phoenix_spans(
+    let spans = common::phoenix::wait_for_spans(
         &testkit::http::Http::new(),
         phoenix_http,
         &[],

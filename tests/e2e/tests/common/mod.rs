@@ -1,11 +1,12 @@
 //! Shared rig of the system tests: real Traefik (`traefik`) and its raw HTTP/1.1 client and
-//! backend (`http`), the collector's `/metrics` read back (`metrics`), the proxy-wasm harness
-//! helpers (`proxy`, shared with the plugin's own harness tests), spool parsing and the
-//! collector binary. The MCP rig (`mcp/`) is declared by `mcp_traefik.rs` alone.
+//! backend (`http`), the collector's `/metrics` read back (`metrics`), Arize Phoenix as the
+//! OTLP receiver (`phoenix`), the proxy-wasm harness helpers (`proxy`, shared with the
+//! plugin's own harness tests), spool parsing and the collector binary. The MCP rig (`mcp/`) is declared by `mcp_traefik.rs` alone.
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod http;
 pub mod metrics;
+pub mod phoenix;
 /// One definition with `plugin/proxy-wasm/tests/harness.rs`, which uses the same helpers.
 #[path = "../../../../plugin/proxy-wasm/tests/common/mod.rs"]
 pub mod proxy;
@@ -24,41 +25,6 @@ pub fn parse_records(lines: &[String]) -> Vec<Record> {
                 .unwrap_or_else(|e| panic!("malformed spool line {line:?}: {e}"))
         })
         .collect()
-}
-
-/// The spans Phoenix (project `default`, at most 1000) stores, only those of `trace_ids` when
-/// any are given; none while Phoenix does not answer.
-pub fn phoenix_spans(
-    http: &testkit::http::Http,
-    port: u16,
-    trace_ids: &[String],
-) -> Vec<serde_json::Value> {
-    let query: String = trace_ids
-        .iter()
-        .map(|id| format!("&trace_id={id}"))
-        .collect();
-    let url = format!("http://127.0.0.1:{port}/v1/projects/default/spans/otlpv1?limit=1000{query}");
-    http.get(&url)
-        .filter(|(ok, _)| *ok)
-        .and_then(|(_, v)| v["data"].as_array().cloned())
-        .unwrap_or_default()
-}
-
-/// [`phoenix_spans`], polled for up to 60 s (Phoenix inserts what it receives asynchronously)
-/// until `enough` holds for their count; panics naming `what` otherwise.
-pub fn wait_for_phoenix_spans(
-    http: &testkit::http::Http,
-    port: u16,
-    trace_ids: &[String],
-    what: &str,
-    enough: impl Fn(usize) -> bool,
-) -> Vec<serde_json::Value> {
-    let mut spans = Vec::new();
-    testkit::wait_until(what, std::time::Duration::from_secs(60), || {
-        spans = phoenix_spans(http, port, trace_ids);
-        enough(spans.len())
-    });
-    spans
 }
 
 /// Tests in this binary each run their own Traefik; one at a time keeps timing honest on a
